@@ -44,8 +44,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agentbus.h"
 #include "ab_store_lmdb.h"
@@ -96,6 +99,7 @@ typedef struct {
     bool unsynced;              /* commits not yet synced */
     int64_t synced_ms;          /* when tick last synced */
     char store_id[33];          /* hex store id */
+    int dir_fd;                 /* data_dir, flock'ed: one store per dir */
     char *scratch;              /* edge keys handed out; owned */
     size_t scratch_size;        /* allocated bytes of scratch */
 } s_lmdb_t;
@@ -290,8 +294,12 @@ s_message_parse (const MDB_val *value, s_parsed_t *parsed)
     s_get_bytes (&reader, (size_t)count * 8);
     uint64_t total = 0;
     s_reader_t sizes = parsed->sizes;
-    for (uint64_t i = 0; i < count; i++)
-        total += s_get (&sizes, 8);
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t size = s_get (&sizes, 8);
+        if (size > reader.left - total)
+            return AB_EIO; /* damaged: frames past the value's end */
+        total += size;
+    }
     if (total != bytes || total != reader.left || !parsed->strings[0] ||
         !parsed->strings[1] || !parsed->strings[4])
         return AB_EIO;
@@ -923,8 +931,6 @@ s_dead_letter (s_lmdb_t *self, MDB_txn *txn, uint64_t copy_id,
         dead.seq = 1;
     else if (rc)
         return rc;
-    if ((rc = s_room (self, 256)) != 0)
-        return rc;
     /* The key points into the page, which the writes below may move. */
     if ((rc = s_scratch_put (self, 0, dead.dead.copy.edge_key)) != 0)
         return rc;
@@ -1222,6 +1228,8 @@ s_lmdb_destroy (void *impl)
             mdb_env_sync (self->env, 1);
         mdb_env_close (self->env);
     }
+    if (self->dir_fd >= 0)
+        close (self->dir_fd); /* releases the flock */
     free (self->scratch);
     free (self);
 }
@@ -1262,6 +1270,25 @@ s_dir_check (const char *path, ab_diag_t *diag)
         return AB_EINVAL;
     }
     return 0;
+}
+
+/* LMDB lets several processes share an environment; two brokers on one
+   data_dir would hand out the same ids and deliver the same copies, so
+   the directory is locked for as long as the store is open. */
+static int
+s_dir_lock (s_lmdb_t *self, const char *path, ab_diag_t *diag)
+{
+    self->dir_fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (self->dir_fd >= 0 && flock (self->dir_fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno == EWOULDBLOCK) {
+        ab_diag_add (diag, path, 0, 0,
+                     "in use: another agentbus store has it open");
+        return AB_ESTATE;
+    }
+    ab_diag_add (diag, path, 0, 0, "cannot lock the data directory: %s",
+                 strerror (errno));
+    return AB_EIO;
 }
 
 /* Writes the meta records of a new store. */
@@ -1410,6 +1437,8 @@ s_open (s_lmdb_t *self, const ab_store_lmdb_options_t *options, ab_diag_t *diag)
     const char *path = options->data_dir;
     int rc = s_dir_check (path, diag);
     if (rc == 0)
+        rc = s_dir_lock (self, path, diag);
+    if (rc == 0)
         rc = s_env_open (self, options, diag);
     if (rc)
         return rc;
@@ -1469,6 +1498,7 @@ ab_store_new_lmdb (const ab_store_lmdb_options_t *options, ab_diag_t *diag)
     s_lmdb_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->dir_fd = -1;
     self->sync = options->sync;
     self->sync_ms = options->sync_ms;
     self->synced_ms = INT64_MIN / 2;

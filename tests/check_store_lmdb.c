@@ -307,6 +307,16 @@ START_TEST (test_foreign_and_damaged_dirs)
 }
 END_TEST
 
+START_TEST (test_one_store_per_dir)
+{
+    ab_store_t *store = s_store_open (0);
+    s_open_fails (s_data, "in use");
+    ab_store_destroy (&store);
+    store = s_store_open (0);
+    ab_store_destroy (&store);
+}
+END_TEST
+
 /* Runs `edit` on a raw LMDB environment in s_data. */
 static void
 s_raw_env (void (*edit) (MDB_txn *txn))
@@ -583,6 +593,7 @@ main (void)
     tcase_add_test (tc, test_map_full_aborts_batch);
     tcase_add_test (tc, test_foreign_and_damaged_dirs);
     tcase_add_test (tc, test_foreign_lmdb_envs);
+    tcase_add_test (tc, test_one_store_per_dir);
     tcase_add_test (tc, test_sync_modes);
     tcase_add_test (tc, test_crash_mid_batch);
     tcase_add_test (tc, test_crash_killed_anywhere);
