@@ -1418,6 +1418,10 @@ s_env_open (s_lmdb_t *self, const ab_store_lmdb_options_t *options,
                      mdb_strerror (rc));
         return rc == ENOMEM ? AB_ENOMEM : AB_EIO;
     }
+    /* A killed process leaves its reader slot behind; a stale reader
+       would keep freed pages from being reused. */
+    int stale;
+    mdb_reader_check (self->env, &stale);
     MDB_stat stat;
     MDB_envinfo info;
     mdb_env_stat (self->env, &stat);

@@ -373,6 +373,42 @@ s_drop_copies (MDB_txn *txn)
     ck_assert_int_eq (mdb_drop (txn, dbi, 1), 0);
 }
 
+/* Overwrites message 1 and copy 2 with short garbage. */
+static void
+s_damage_records (MDB_txn *txn)
+{
+    const char *names[] = {"messages", "copies"};
+    for (int i = 0; i < 2; i++) {
+        MDB_dbi dbi;
+        uint8_t id[8] = {0, 0, 0, 0, 0, 0, 0, (uint8_t)(i + 1)};
+        MDB_val key = {8, id}, data = {10, "0123456789"};
+        ck_assert_int_eq (mdb_dbi_open (txn, names[i], 0, &dbi), 0);
+        ck_assert_int_eq (mdb_put (txn, dbi, &key, &data, 0), 0);
+    }
+}
+
+START_TEST (test_damaged_records)
+{
+    ab_store_t *store = s_store_open (0);
+    s_put (store, 1);
+    ab_copy_t copy = s_copy (2, 1);
+    ck_assert_int_eq (ab_store_put_copy (store, &copy), 0);
+    ab_store_destroy (&store);
+    s_raw_env (s_damage_records);
+    store = s_store_open (0);
+    ab_message_t *got = NULL;
+    ck_assert_int_eq (ab_store_get_message (store, 1, &got), AB_EIO);
+    ck_assert_ptr_null (got);
+    ck_assert_int_eq (ab_store_get_copy (store, 2, &copy), AB_EIO);
+    ck_assert_int_eq (ab_store_del_copy (store, 2), AB_EIO);
+    s_walk_t walk = {0};
+    ck_assert_int_eq (ab_store_recover (store, s_on_message, NULL, &walk),
+                      AB_EIO);
+    ck_assert_int_eq (ab_store_recover (store, NULL, s_on_copy, &walk), AB_EIO);
+    ab_store_destroy (&store);
+}
+END_TEST
+
 START_TEST (test_foreign_lmdb_envs)
 {
     ck_assert_int_eq (mkdir (s_data, 0700), 0);
@@ -594,6 +630,7 @@ main (void)
     tcase_add_test (tc, test_foreign_and_damaged_dirs);
     tcase_add_test (tc, test_foreign_lmdb_envs);
     tcase_add_test (tc, test_one_store_per_dir);
+    tcase_add_test (tc, test_damaged_records);
     tcase_add_test (tc, test_sync_modes);
     tcase_add_test (tc, test_crash_mid_batch);
     tcase_add_test (tc, test_crash_killed_anywhere);
