@@ -23,10 +23,12 @@
 static const char *s_store_name = "lmdb";
 static const bool s_store_durable = true;
 
-/* The test's temporary directory and the data_dir inside it; each test
-   runs in its own process (CK_FORK), so these are per test. */
-static char s_tmp[64];
-static char s_data[128];
+/* A directory per test case, made in the runner and removed there even
+   when a test fails; in it one per test and the data_dir inside that
+   (each test runs in its own process with CK_FORK). */
+static char s_root[64];
+static char s_tmp[128];
+static char s_data[160];
 
 static ab_store_t *
 s_open_with (const ab_store_lmdb_options_t *options)
@@ -61,9 +63,22 @@ s_remove_entry (const char *path, const struct stat *stat, int flag,
 }
 
 static void
+s_root_setup (void)
+{
+    snprintf (s_root, sizeof s_root, "/tmp/ab-lmdb-XXXXXX");
+    ck_assert_ptr_nonnull (mkdtemp (s_root));
+}
+
+static void
+s_root_teardown (void)
+{
+    nftw (s_root, s_remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
 s_setup (void)
 {
-    snprintf (s_tmp, sizeof s_tmp, "/tmp/ab-lmdb-XXXXXX");
+    snprintf (s_tmp, sizeof s_tmp, "%s/test-XXXXXX", s_root);
     ck_assert_ptr_nonnull (mkdtemp (s_tmp));
     snprintf (s_data, sizeof s_data, "%s/data", s_tmp);
 }
@@ -625,10 +640,12 @@ main (void)
 {
     Suite *suite = suite_create ("ab_store_lmdb");
     TCase *tc = tcase_create ("behaviour");
+    tcase_add_unchecked_fixture (tc, s_root_setup, s_root_teardown);
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     store_behaviour_add (tc);
     suite_add_tcase (suite, tc);
     tc = tcase_create ("lmdb");
+    tcase_add_unchecked_fixture (tc, s_root_setup, s_root_teardown);
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, test_persistence);
     tcase_add_test (tc, test_map_full);
