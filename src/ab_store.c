@@ -45,6 +45,13 @@ ab_store_new (const ab_store_ops_t *ops, void *impl)
     return self;
 }
 
+void *
+ab_store_impl (const ab_store_t *self, const ab_store_ops_t *ops)
+{
+    assert (self);
+    return self->ops == ops ? self->impl : NULL;
+}
+
 void
 ab_store_destroy (ab_store_t **self_p)
 {

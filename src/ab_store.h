@@ -172,6 +172,11 @@ typedef struct {
    (a static table). Returns NULL when out of memory (impl destroyed). */
 ab_store_t *ab_store_new (const ab_store_ops_t *ops, void *impl);
 
+/* The implementation state of `self` when it was made with `ops`, else
+   NULL: lets an implementation offer functions of its own (e.g.
+   ab_store_lmdb_tick) on an ab_store_t without exposing the struct. */
+void *ab_store_impl (const ab_store_t *self, const ab_store_ops_t *ops);
+
 /* The in-memory store. NULL options: no limit. */
 ab_store_t *ab_store_new_memory (const ab_store_memory_options_t *options);
 
