@@ -17,4 +17,7 @@
 
 typedef int (ab_cli_fn) (int argc, char *argv[]);
 
+/* agentbus validate (src/ab_cli_validate.c) */
+ab_cli_fn ab_cli_validate;
+
 #endif

@@ -56,6 +56,7 @@
 #include "ab_schema.h"
 #include "ab_schema_format.h"
 #include "ab_uri.h"
+#include "ab_yaml.h"
 
 #define S_MAX_DEPTH 256     /* nested schema evaluations per validation */
 #define S_MAX_SEGMENTS 1024 /* instance or schema path segments */
@@ -137,7 +138,7 @@ struct s_kw {
             size_t count;        /* entries */
         } list;                  /* allOf, anyOf, oneOf, prefixItems */
         struct {
-            s_entry_t *entries;    /* owned array, sorted by key */
+            s_entry_t *entries;    /* owned; additionalProperties: sorted */
             size_t count;          /* entries */
             s_pattern_t *patterns; /* additionalProperties' siblings */
             size_t pattern_count;  /* entries in patterns */
@@ -183,6 +184,7 @@ typedef struct {
     const json_t *root;    /* the resource's schema object */
     s_dialect_t dialect;   /* from `$schema`, else inherited */
     const char *file;      /* the document's file, for messages */
+    const ab_yaml_t *yaml; /* its YAML positions, or NULL (JSON) */
     s_entry_t *dynamic;    /* $dynamicAnchor name -> node (owned array) */
     size_t dynamic_count;  /* entries in dynamic */
     bool anchors_compiled; /* dynamic[].node filled */
@@ -207,11 +209,12 @@ typedef struct {
 
 /* One added document. */
 typedef struct {
-    json_t *root; /* the document (own reference) */
-    char *file;   /* file name for messages, or NULL */
-    char *type;   /* agentbus type, or NULL for bare schemas */
-    int version;  /* agentbus version, 0 for bare schemas */
-    char *uri;    /* the URI it was added under */
+    json_t *root;    /* the document (own reference) */
+    char *file;      /* file name for messages, or NULL */
+    char *type;      /* agentbus type, or NULL for bare schemas */
+    int version;     /* agentbus version, 0 for bare schemas */
+    char *uri;       /* the URI it was added under */
+    ab_yaml_t *yaml; /* positions when loaded from YAML (owned) */
 } s_doc_t;
 
 /* A `$ref` URL prefix served from a folder. */
@@ -283,6 +286,8 @@ struct s_cc {
     s_resource_t *resource;  /* resource of the node being compiled */
     int depth;               /* nesting of subschemas */
     int errors;              /* problems reported */
+    const json_t *at_object; /* schema object of the keyword compiled */
+    const char *at_key;      /* that keyword, for file:line:col */
     size_t path_length;      /* used bytes of path */
     char path[1024];         /* JSON Pointer of the keyword, for messages */
 };
@@ -1410,10 +1415,14 @@ s_cc_error (s_cc_t *cc, const char *format, ...)
     va_start (args, format);
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
-    const char *file = cc->resource && cc->resource->file
-                           ? cc->resource->file
-                           : (cc->resource ? cc->resource->uri : NULL);
-    ab_diag_add (cc->diag, file, 0, 0, "%s: %s",
+    const s_resource_t *res = cc->resource;
+    const char *file = res && res->file ? res->file : (res ? res->uri : NULL);
+    ab_pos_t pos = {0, 0};
+    if (res && res->yaml && cc->at_object)
+        pos = cc->at_key
+                  ? ab_yaml_value_pos (res->yaml, cc->at_object, cc->at_key)
+                  : ab_yaml_node_pos (res->yaml, cc->at_object);
+    ab_diag_add (cc->diag, file, pos.line, pos.column, "%s: %s",
                  cc->path_length ? cc->path : "/", message);
     cc->errors++;
 }
@@ -1794,7 +1803,7 @@ s_compile_names (s_cc_t *cc, const json_t *value, s_entry_t *entry)
 
 /* An object of subschemas or name lists: properties, dependentSchemas,
    dependentRequired, dependencies. `want` is 's' for schemas, 'n' for
-   name lists, 'e' for either. Entries are sorted for bsearch. */
+   name lists, 'e' for either. Entries keep the schema's order, so errors do. */
 static int
 s_compile_map (s_cc_t *cc, const json_t *value, s_kw_t *kw, char want)
 {
@@ -1822,8 +1831,6 @@ s_compile_map (s_cc_t *cc, const json_t *value, s_kw_t *kw, char want)
                   : !(entry->node = s_sub (cc, item, key, 0)))
             return -1;
     }
-    qsort (kw->u.map.entries, kw->u.map.count, sizeof (s_entry_t),
-           s_entry_compare);
     return n ? 1 : 0;
 }
 
@@ -2151,7 +2158,11 @@ s_compile_keywords (s_cc_t *cc, ab_schema_t *node)
         kw->def = def;
         kw->value = value;
         size_t saved = s_cc_push (cc, def->name, 0);
+        cc->at_object = json;
+        cc->at_key = def->name;
         int rc = def->compile (cc, json, value, kw);
+        cc->at_object = json;
+        cc->at_key = def->name;
         s_cc_pop (cc, saved);
         if (rc > 0 && kw->check) {
             node->keyword_count++;
@@ -2350,6 +2361,8 @@ s_index_id (ab_registry_t *self, const json_t *json, s_resource_t **res_p)
         *hash = '\0';
     s_resource_t *child = s_resource_new (
         self, uri, json, s_dialect_of (json, res->dialect), res->file);
+    if (child)
+        child->yaml = res->yaml;
     int rc = child ? s_name (self, uri, json, child) : AB_ENOMEM;
     free (uri);
     if (rc == 0)
@@ -2400,6 +2413,7 @@ s_doc_destroy (void **item)
     free (doc->file);
     free (doc->type);
     free (doc->uri);
+    ab_yaml_destroy (&doc->yaml);
     free (doc);
     *item = NULL;
 }
@@ -2407,12 +2421,16 @@ s_doc_destroy (void **item)
 /* Indexes a document under `uri` (and its own $id). */
 static int
 s_add_document (ab_registry_t *self, json_t *root, const char *type,
-                int version, const char *file, const char *uri,
-                s_dialect_t dialect, ab_diag_t *diag)
+                int version, const char *file, ab_yaml_t **yaml_p,
+                const char *uri, s_dialect_t dialect, ab_diag_t *diag)
 {
     s_doc_t *doc = calloc (1, sizeof *doc);
     if (!doc)
         return AB_ENOMEM;
+    if (yaml_p) {
+        doc->yaml = *yaml_p;
+        *yaml_p = NULL;
+    }
     doc->root = json_incref (root);
     doc->version = version;
     doc->file = file ? strdup (file) : NULL;
@@ -2431,6 +2449,7 @@ s_add_document (ab_registry_t *self, json_t *root, const char *type,
     free (base);
     if (!res)
         return AB_ENOMEM;
+    res->yaml = doc->yaml;
     int rc = s_name (self, res->uri, root, res);
     if (rc == 0 && strcmp (res->uri, uri) != 0)
         rc = s_name (self, uri, root, res);
@@ -2444,10 +2463,18 @@ s_add_document (ab_registry_t *self, json_t *root, const char *type,
     return rc ? rc : s_index (self, root, res, true, 0, diag);
 }
 
-/* Reads a schema file: JSON here; YAML when ab_yaml is available. */
+/* Reads a schema file: YAML (kept for positions) when it is named
+   .yaml/.yml, else JSON. */
 static json_t *
-s_read_file (const char *path, ab_diag_t *diag)
+s_read_file (const char *path, ab_diag_t *diag, ab_yaml_t **yaml_p)
 {
+    size_t n = strlen (path);
+    *yaml_p = NULL;
+    if ((n > 5 && strcmp (path + n - 5, ".yaml") == 0) ||
+        (n > 4 && strcmp (path + n - 4, ".yml") == 0)) {
+        *yaml_p = ab_yaml_load_file (path, diag);
+        return *yaml_p ? json_incref (ab_yaml_root (*yaml_p)) : NULL;
+    }
     json_error_t error;
     json_t *root = json_load_file (path, JSON_DECODE_ANY, &error);
     if (!root)
@@ -2473,10 +2500,13 @@ s_load_remote (s_cc_t *cc, const char *uri)
         if (!path)
             return NULL;
         sprintf (path, "%s/%s", remote->dir, rest);
-        json_t *root = s_read_file (path, cc->diag);
-        int rc = root ? s_add_document (cc->registry, root, NULL, 0, path, uri,
-                                        cc->resource->dialect, cc->diag)
-                      : AB_ENOENT;
+        ab_yaml_t *yaml;
+        json_t *root = s_read_file (path, cc->diag, &yaml);
+        int rc = root
+                     ? s_add_document (cc->registry, root, NULL, 0, path, &yaml,
+                                       uri, cc->resource->dialect, cc->diag)
+                     : AB_ENOENT;
+        ab_yaml_destroy (&yaml);
         json_decref (root);
         free (path);
         return rc == 0 ? zhashx_lookup (cc->registry->targets, uri) : NULL;
@@ -2807,31 +2837,41 @@ s_type_name_valid (const char *type)
     return true;
 }
 
+/* Adds a document under agentbus:TYPE/VERSION or a fresh URN. */
+static int
+s_register (ab_registry_t *self, json_t *schema, const char *type, int version,
+            const char *file, ab_yaml_t **yaml_p, const char *bare_uri,
+            ab_diag_t *diag)
+{
+    if (!json_is_object (schema) && !json_is_boolean (schema)) {
+        ab_diag_add (diag, file, 0, 0,
+                     "a schema must be an object or a boolean");
+        return AB_EINVAL;
+    }
+    char uri[4200];
+    if (type) {
+        if (!s_type_name_valid (type) || version < 1) {
+            ab_diag_add (diag, file, 0, 0,
+                         "bad schema name \"%s\" version %d (type "
+                         "[a-z0-9][a-z0-9._-]*, version >= 1)",
+                         type, version);
+            return AB_EINVAL;
+        }
+        snprintf (uri, sizeof uri, "agentbus:%s/%d", type, version);
+    } else if (bare_uri)
+        snprintf (uri, sizeof uri, "%s", bare_uri);
+    else
+        snprintf (uri, sizeof uri, "urn:agentbus:schema:%u", ++self->anonymous);
+    return s_add_document (self, schema, type, version, file, yaml_p, uri,
+                           D_2020, diag);
+}
+
 int
 ab_registry_add (ab_registry_t *self, json_t *schema, const char *type,
                  int version, const char *file, ab_diag_t *diag)
 {
     assert (self && schema);
-    if (!json_is_object (schema) && !json_is_boolean (schema)) {
-        ab_diag_add (diag, file, 0, 0,
-                     "a schema must be an object or a "
-                     "boolean");
-        return AB_EINVAL;
-    }
-    char uri[200];
-    if (type) {
-        if (!s_type_name_valid (type) || version < 1) {
-            ab_diag_add (diag, file, 0, 0,
-                         "bad schema name \"%s\" version %d "
-                         "(type [a-z0-9][a-z0-9._-]*, version >= 1)",
-                         type, version);
-            return AB_EINVAL;
-        }
-        snprintf (uri, sizeof uri, "agentbus:%s/%d", type, version);
-    } else
-        snprintf (uri, sizeof uri, "urn:agentbus:schema:%u", ++self->anonymous);
-    return s_add_document (self, schema, type, version, file, uri, D_2020,
-                           diag);
+    return s_register (self, schema, type, version, file, NULL, NULL, diag);
 }
 
 /* The keys of an agentbus schema file. */
@@ -2839,8 +2879,8 @@ static const char *s_file_keys[] = {"type", "version", "description", "schema"};
 
 /* Reads TYPE/VERSION from an agentbus schema file's mapping. */
 static int
-s_file_header (const json_t *root, const char *path, ab_diag_t *diag,
-               const char **type_p, int *version_p)
+s_file_header (const json_t *root, const char *path, const ab_yaml_t *yaml,
+               ab_diag_t *diag, const char **type_p, int *version_p)
 {
     int rc = 0;
     const char *key;
@@ -2850,23 +2890,30 @@ s_file_header (const json_t *root, const char *path, ab_diag_t *diag,
         size_t i = 0;
         while (i < 4 && strcmp (key, s_file_keys[i]) != 0)
             i++;
-        if (i == 4) {
-            ab_diag_add (diag, path, 0, 0,
-                         "unknown key \"%s\" in a schema "
-                         "file (type, version, description, schema)",
-                         key);
-            rc = AB_EINVAL;
-        }
+        if (i < 4)
+            continue;
+        ab_pos_t pos =
+            yaml ? ab_yaml_key_pos (yaml, root, key) : (ab_pos_t){0, 0};
+        ab_diag_add (diag, path, pos.line, pos.column,
+                     "unknown key \"%s\" in a schema file (type, version, "
+                     "description, schema)",
+                     key);
+        rc = AB_EINVAL;
     }
     const json_t *version = json_object_get (root, "version");
     *type_p = json_string_value (json_object_get (root, "type"));
     if (!*type_p) {
-        ab_diag_add (diag, path, 0, 0, "a schema file needs a string \"type\"");
+        ab_pos_t pos = yaml ? ab_yaml_root_pos (yaml) : (ab_pos_t){0, 0};
+        ab_diag_add (diag, path, pos.line, pos.column,
+                     "a schema file needs a string \"type\"");
         rc = AB_EINVAL;
     }
     if (!json_is_integer (version) || json_integer_value (version) < 1 ||
         json_integer_value (version) > INT_MAX) {
-        ab_diag_add (diag, path, 0, 0, "\"version\" must be an integer >= 1");
+        ab_pos_t pos =
+            yaml ? ab_yaml_value_pos (yaml, root, "version") : (ab_pos_t){0, 0};
+        ab_diag_add (diag, path, pos.line, pos.column,
+                     "\"version\" must be an integer >= 1");
         rc = AB_EINVAL;
     } else
         *version_p = (int)json_integer_value (version);
@@ -2878,7 +2925,8 @@ ab_registry_load_file (ab_registry_t *self, const char *path, ab_diag_t *diag,
                        const char **type_p, int *version_p)
 {
     assert (self && path);
-    json_t *root = s_read_file (path, diag);
+    ab_yaml_t *yaml;
+    json_t *root = s_read_file (path, diag, &yaml);
     if (!root)
         return AB_ESYNTAX;
     const char *type = NULL;
@@ -2886,11 +2934,19 @@ ab_registry_load_file (ab_registry_t *self, const char *path, ab_diag_t *diag,
     json_t *schema = root;
     if (json_is_object (root) && json_object_get (root, "version") &&
         json_object_get (root, "schema")) {
-        rc = s_file_header (root, path, diag, &type, &version);
+        rc = s_file_header (root, path, yaml, diag, &type, &version);
         schema = json_object_get (root, "schema");
     }
+    /* a bare schema file is named by its absolute file: URI */
+    char *real = type ? NULL : realpath (path, NULL);
+    char *uri = real ? malloc (strlen (real) + 8) : NULL;
+    if (uri)
+        sprintf (uri, "file://%s", real);
     if (rc == 0)
-        rc = ab_registry_add (self, schema, type, version, path, diag);
+        rc = s_register (self, schema, type, version, path, &yaml, uri, diag);
+    free (real);
+    free (uri);
+    ab_yaml_destroy (&yaml);
     json_decref (root);
     if (rc != 0)
         return rc;
@@ -2931,13 +2987,12 @@ s_index_build (ab_registry_t *self)
         return AB_ENOMEM;
     s_doc_t *doc = zlistx_first (self->docs);
     for (; doc; doc = zlistx_next (self->docs))
-        if (doc->type)
-            s_index_add (self, doc->uri,
-                         json_is_boolean (doc->root)
-                             ? (json_is_true (doc->root) ? &self->true_node
-                                                         : &self->false_node)
-                             : zhashx_lookup (self->nodes, doc->root),
-                         capacity);
+        s_index_add (self, doc->uri,
+                     json_is_boolean (doc->root)
+                         ? (json_is_true (doc->root) ? &self->true_node
+                                                     : &self->false_node)
+                         : zhashx_lookup (self->nodes, doc->root),
+                     capacity);
     s_resource_t *res = zlistx_first (self->resources);
     for (; res; res = zlistx_next (self->resources))
         s_index_add (self, res->uri, zhashx_lookup (self->nodes, res->root),

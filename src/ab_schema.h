@@ -61,7 +61,8 @@ int ab_registry_add (ab_registry_t *self, json_t *schema, const char *type,
    description, schema), anything else a bare JSON Schema. Problems go to
    `diag` as file:line:col. On success, *type_p / *version_p (each may be
    NULL) receive the declared type (borrowed from the registry; NULL for a
-   bare schema) and version. */
+   bare schema) and version. A bare schema file is also registered
+   under "file://" + its real path, for ab_registry_lookup_id. */
 int ab_registry_load_file (ab_registry_t *self, const char *path,
                            ab_diag_t *diag, const char **type_p,
                            int *version_p);

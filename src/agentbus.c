@@ -22,7 +22,10 @@ static const struct {
     const char *usage;
     ab_cli_fn *fn;
 } s_commands[] = {
-    {"version", "version                      print the version", s_cmd_version},
+    {"version", "version                      print the version",
+     s_cmd_version},
+    {"validate", "validate --schema FILE [INSTANCE...]  check JSON instances",
+     ab_cli_validate},
 };
 
 static int
