@@ -22,9 +22,8 @@ static const struct {
     const char *usage;
     ab_cli_fn *fn;
 } s_commands[] = {
-    {"version", "version                      print the version",
-     s_cmd_version},
-    {"validate", "validate --schema FILE [INSTANCE...]  check JSON instances",
+    {"version", "version                      print the version", s_cmd_version},
+    {"validate", "validate --schema FILE [INSTANCE...]  check JSON documents",
      ab_cli_validate},
 };
 
