@@ -127,9 +127,13 @@ struct s_kw {
     const s_keyword_t *def; /* table entry: name, types */
     const json_t *value;    /* the keyword's value (borrowed) */
     union {
-        unsigned mask;        /* type; tensor dtypes */
-        double number;        /* numeric bounds, multipleOf */
-        size_t count;         /* length, item and property counts */
+        unsigned mask; /* type; tensor dtypes */
+        double number; /* numeric bounds, multipleOf */
+        size_t bound;  /* maximum...exclusiveMinimum: s_bounds index */
+        struct {
+            size_t count;     /* the limit */
+            bool upper;       /* max* (else min*) */
+        } limit;              /* length, item and property counts */
         pcre2_code *re;       /* pattern (owned) */
         ab_format_fn *format; /* format checker */
         ab_schema_t *node;    /* not, propertyNames, unevaluated*, $ref */
@@ -788,7 +792,7 @@ static bool
 s_check_bound (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                s_eval_t *eval)
 {
-    size_t b = kw->u.count;
+    size_t b = kw->u.bound;
     int c = s_compare (inst, kw->value);
     if (c != s_bounds[b].fails && c != s_bounds[b].fails_too)
         return true;
@@ -833,8 +837,8 @@ s_check_count (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                s_eval_t *eval)
 {
     size_t size = s_size_of (inst);
-    bool is_max = kw->def->name[1] == 'a';
-    if (is_max ? size <= kw->u.count : size >= kw->u.count)
+    bool is_max = kw->u.limit.upper;
+    if (is_max ? size <= kw->u.limit.count : size >= kw->u.limit.count)
         return true;
     if (s_reporting (ctx)) {
         const char *what = json_is_string (inst)  ? "string of"
@@ -845,7 +849,7 @@ s_check_count (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                                                   : "properties";
         s_error (ctx, "%s %zu %s has %s than the %s %zu", what, size, unit,
                  is_max ? "more" : "fewer", is_max ? "maximum" : "minimum",
-                 kw->u.count);
+                 kw->u.limit.count);
     }
     return false;
 }
@@ -1540,8 +1544,8 @@ s_compile_bound (s_cc_t *cc, const json_t *schema, const json_t *value,
         return -1;
     }
     kw->check = s_check_bound;
-    while (strcmp (s_bounds[kw->u.count].keyword, kw->def->name) != 0)
-        kw->u.count++;
+    while (strcmp (s_bounds[kw->u.bound].keyword, kw->def->name) != 0)
+        kw->u.bound++;
     return 1;
 }
 
@@ -1561,10 +1565,11 @@ static int
 s_compile_count (s_cc_t *cc, const json_t *schema, const json_t *value,
                  s_kw_t *kw)
 {
-    if (!s_count_value (value, &kw->u.count)) {
+    if (!s_count_value (value, &kw->u.limit.count)) {
         s_cc_error (cc, "%s must be a non-negative integer", kw->def->name);
         return -1;
     }
+    kw->u.limit.upper = strncmp (kw->def->name, "max", 3) == 0;
     kw->check = s_check_count;
     return 1;
 }
@@ -1723,8 +1728,9 @@ static int
 s_compile_unevaluated (s_cc_t *cc, const json_t *schema, const json_t *value,
                        s_kw_t *kw)
 {
-    kw->check = kw->def->name[11] == 'I' ? s_check_unevaluated_items
-                                         : s_check_unevaluated_properties;
+    kw->check = strcmp (kw->def->name, "unevaluatedItems") == 0
+                    ? s_check_unevaluated_items
+                    : s_check_unevaluated_properties;
     return s_compile_node (cc, value, kw);
 }
 
@@ -3041,8 +3047,8 @@ ab_registry_lookup (const ab_registry_t *self, const char *type, int version)
 const ab_schema_t *
 ab_registry_lookup_id (const ab_registry_t *self, const char *uri)
 {
-    assert (self && uri);
-    char *key = strdup (uri);
+        assert (self && uri);
+    char *key = self->index ? strdup (uri) : NULL;
     if (!key)
         return NULL;
     size_t n = strlen (key);

@@ -210,13 +210,14 @@ START_TEST (test_valid_and_numbers)
                "{\"enum\": [1]}, \"c\": {\"const\": 2.0}, \"u\": "
                "{\"uniqueItems\": true}}}",
                0);
-    json_t *errors = json_array ();
+        json_t *sentinel = json_array (), *errors = sentinel;
     ck_assert_int_eq (s_validate (&f,
                                   "{\"i\": 1.0, \"e\": 1.0, \"c\": 2, "
                                   "\"u\": [1, \"1\", [1], {\"a\": 1}]}",
                                   &errors),
                       0);
-    ck_assert_ptr_null (errors);
+        ck_assert_ptr_null (errors);
+    json_decref (sentinel);
     ck_assert_int_eq (s_validate (&f, "{\"u\": [[1], [1.0]]}", NULL),
                       AB_EREJECTED);
     s_fixture_end (&f);
