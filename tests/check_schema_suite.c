@@ -164,9 +164,11 @@ s_run_draft (const char *label, const char *tests, const char *remotes,
     s_counts_t required = {0}, optional = {0}, format = {0};
     s_run_dir (tests, remotes, draft7, false, true, &required);
     snprintf (dir, sizeof dir, "%s/optional", tests);
-    s_run_dir (dir, remotes, draft7, false, false, &optional);
+    s_run_dir (dir, remotes, draft7, false, getenv ("AB_SUITE_VERBOSE") != NULL,
+               &optional);
     snprintf (dir, sizeof dir, "%s/optional/format", tests);
-    s_run_dir (dir, remotes, draft7, true, false, &format);
+    s_run_dir (dir, remotes, draft7, true, getenv ("AB_SUITE_VERBOSE") != NULL,
+               &format);
     printf ("%s: required %d/%d passed (%d skipped); optional %d/%d; "
             "optional/format (asserted) %d/%d\n",
             label, required.passed, required.passed + required.failed,
