@@ -2082,7 +2082,7 @@ static const s_keyword_t s_keywords[] = {
     {"minProperties", D_ALL, T_OBJECT, s_compile_count},
     {"required", D_ALL, T_OBJECT, s_compile_required},
     {"dependentRequired", D_2020, T_OBJECT, s_compile_dependent_required},
-    {"dependencies", D_7, T_OBJECT, s_compile_dependencies},
+    {"dependencies", D_ALL, T_OBJECT, s_compile_dependencies},
     {"properties", D_ALL, T_OBJECT, s_compile_properties},
     {"patternProperties", D_ALL, T_OBJECT, s_compile_pattern_properties},
     {"additionalProperties", D_ALL, T_OBJECT, s_compile_additional_properties},
@@ -3047,7 +3047,7 @@ ab_registry_lookup (const ab_registry_t *self, const char *type, int version)
 const ab_schema_t *
 ab_registry_lookup_id (const ab_registry_t *self, const char *uri)
 {
-        assert (self && uri);
+    assert (self && uri);
     char *key = self->index ? strdup (uri) : NULL;
     if (!key)
         return NULL;
