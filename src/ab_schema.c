@@ -76,6 +76,18 @@ enum {
     T_INTEGER = 64,
 };
 
+/* 2020-12 vocabularies, as bits: a custom metaschema's $vocabulary may
+   leave some out, and their keywords are then ignored. */
+enum {
+    V_CORE = 1,        /* $ref, $dynamicRef */
+    V_APPLICATOR = 2,  /* properties, items, allOf, ... */
+    V_VALIDATION = 4,  /* type, enum, maximum, required, ... */
+    V_UNEVALUATED = 8, /* unevaluatedItems/Properties */
+    V_FORMAT = 16,     /* format (annotation or assertion) */
+    V_AGENTBUS = 32,   /* tensor */
+    V_ALL = 63,
+};
+
 /* The two dialects, as bits so keyword table entries can name both. */
 typedef enum {
     D_2020 = 1, /* JSON Schema 2020-12 (also used for 2019-09) */
@@ -103,6 +115,7 @@ typedef struct {
     unsigned dialects;     /* D_2020 | D_7: where it is a keyword */
     unsigned types;        /* instance types it applies to; 0 = all */
     s_compile_fn *compile; /* parses its arguments */
+    unsigned vocabulary;   /* V_*: the vocabulary defining it */
 } s_keyword_t;
 
 /* A name with a subschema: properties, dependentSchemas, $dynamicAnchor,
@@ -131,12 +144,15 @@ struct s_kw {
         double number; /* numeric bounds, multipleOf */
         size_t bound;  /* maximum...exclusiveMinimum: s_bounds index */
         struct {
-            size_t count;     /* the limit */
-            bool upper;       /* max* (else min*) */
-        } limit;              /* length, item and property counts */
-        pcre2_code *re;       /* pattern (owned) */
-        ab_format_fn *format; /* format checker */
-        ab_schema_t *node;    /* not, propertyNames, unevaluated*, $ref */
+            size_t count; /* the limit */
+            bool upper;   /* max* (else min*) */
+        } limit;          /* length, item and property counts */
+        pcre2_code *re;   /* pattern (owned) */
+        struct {
+            ab_format_fn *fn; /* format checker */
+            bool assert;      /* an assertion, not an annotation */
+        } format;
+        ab_schema_t *node; /* not, propertyNames, unevaluated*, $ref */
         struct {
             ab_schema_t **nodes; /* owned array */
             size_t count;        /* entries */
@@ -192,6 +208,9 @@ typedef struct {
     s_entry_t *dynamic;    /* $dynamicAnchor name -> node (owned array) */
     size_t dynamic_count;  /* entries in dynamic */
     bool anchors_compiled; /* dynamic[].node filled */
+    bool vocab_checked;    /* vocabularies and format_assert are set */
+    unsigned vocabularies; /* V_* bits its metaschema enables */
+    bool format_assert;    /* its metaschema has format-assertion */
 } s_resource_t;
 
 /* A compiled schema node (one schema object, or a boolean schema). */
@@ -268,9 +287,9 @@ struct s_eval {
 
 /* Everything one validation writes. */
 struct s_ctx {
-    json_t *errors;                /* collected errors, NULL if not wanted */
-    size_t max_errors;             /* bound on errors */
-    bool format_assert;            /* formats are assertions */
+    json_t *errors;    /* collected errors, NULL if not wanted */
+    size_t max_errors; /* bound on errors */
+
     int quiet;                     /* >0 inside anyOf/oneOf/not/if branches */
     bool limit;                    /* depth bound hit: stop everything */
     bool oom;                      /* out of memory: stop everything */
@@ -886,8 +905,7 @@ static bool
 s_check_format (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                 s_eval_t *eval)
 {
-    if (!ctx->format_assert ||
-        kw->u.format (json_string_value (inst), json_string_length (inst)))
+    if (kw->u.format.fn (json_string_value (inst), json_string_length (inst)))
         return true;
     if (s_reporting (ctx)) {
         char value[S_RENDER_MAX + 8];
@@ -1463,6 +1481,7 @@ s_cc_pop (s_cc_t *cc, size_t saved)
 
 static ab_schema_t *s_compile (s_cc_t *cc, const json_t *json,
                                s_resource_t *fallback);
+static s_target_t *s_find (s_cc_t *cc, const char *uri);
 static ab_schema_t *s_resolve_ref (s_cc_t *cc, const char *ref,
                                    const char **anchor_p);
 
@@ -1608,8 +1627,10 @@ s_compile_format (s_cc_t *cc, const json_t *schema, const json_t *value,
         return -1;
     }
     kw->check = s_check_format;
-    kw->u.format = ab_format_lookup (json_string_value (value));
-    return kw->u.format ? 1 : 0;
+    kw->u.format.fn = ab_format_lookup (json_string_value (value));
+    kw->u.format.assert =
+        cc->registry->options.format_assert || cc->resource->format_assert;
+    return kw->u.format.fn && kw->u.format.assert ? 1 : 0;
 }
 
 static int
@@ -2057,45 +2078,50 @@ s_compile_tensor (s_cc_t *cc, const json_t *schema, const json_t *value,
    assertions by type, applicators, and unevaluated* last because they
    read what everything before them evaluated. */
 static const s_keyword_t s_keywords[] = {
-    {"$ref", D_ALL, 0, s_compile_ref},
-    {"$dynamicRef", D_2020, 0, s_compile_dynamic_ref},
-    {"type", D_ALL, 0, s_compile_type},
-    {"enum", D_ALL, 0, s_compile_enum},
-    {"const", D_ALL, 0, s_compile_const},
-    {"multipleOf", D_ALL, T_NUM, s_compile_multiple_of},
-    {"maximum", D_ALL, T_NUM, s_compile_bound},
-    {"exclusiveMaximum", D_ALL, T_NUM, s_compile_bound},
-    {"minimum", D_ALL, T_NUM, s_compile_bound},
-    {"exclusiveMinimum", D_ALL, T_NUM, s_compile_bound},
-    {"maxLength", D_ALL, T_STRING, s_compile_count},
-    {"minLength", D_ALL, T_STRING, s_compile_count},
-    {"pattern", D_ALL, T_STRING, s_compile_pattern},
-    {"format", D_ALL, T_STRING, s_compile_format},
-    {"maxItems", D_ALL, T_ARRAY, s_compile_count},
-    {"minItems", D_ALL, T_ARRAY, s_compile_count},
-    {"uniqueItems", D_ALL, T_ARRAY, s_compile_unique},
-    {"prefixItems", D_2020, T_ARRAY, s_compile_prefix_items},
-    {"items", D_ALL, T_ARRAY, s_compile_items},
-    {"additionalItems", D_7, T_ARRAY, s_compile_additional_items},
-    {"contains", D_ALL, T_ARRAY, s_compile_contains},
-    {"maxProperties", D_ALL, T_OBJECT, s_compile_count},
-    {"minProperties", D_ALL, T_OBJECT, s_compile_count},
-    {"required", D_ALL, T_OBJECT, s_compile_required},
-    {"dependentRequired", D_2020, T_OBJECT, s_compile_dependent_required},
-    {"dependencies", D_ALL, T_OBJECT, s_compile_dependencies},
-    {"properties", D_ALL, T_OBJECT, s_compile_properties},
-    {"patternProperties", D_ALL, T_OBJECT, s_compile_pattern_properties},
-    {"additionalProperties", D_ALL, T_OBJECT, s_compile_additional_properties},
-    {"propertyNames", D_ALL, T_OBJECT, s_compile_property_names},
-    {"dependentSchemas", D_2020, T_OBJECT, s_compile_dependent_schemas},
-    {"allOf", D_ALL, 0, s_compile_all_of},
-    {"anyOf", D_ALL, 0, s_compile_any_of},
-    {"oneOf", D_ALL, 0, s_compile_one_of},
-    {"not", D_ALL, 0, s_compile_not},
-    {"if", D_ALL, 0, s_compile_if},
-    {"tensor", D_ALL, 0, s_compile_tensor},
-    {"unevaluatedItems", D_2020, T_ARRAY, s_compile_unevaluated},
-    {"unevaluatedProperties", D_2020, T_OBJECT, s_compile_unevaluated},
+    {"$ref", D_ALL, 0, s_compile_ref, V_CORE},
+    {"$dynamicRef", D_2020, 0, s_compile_dynamic_ref, V_CORE},
+    {"type", D_ALL, 0, s_compile_type, V_VALIDATION},
+    {"enum", D_ALL, 0, s_compile_enum, V_VALIDATION},
+    {"const", D_ALL, 0, s_compile_const, V_VALIDATION},
+    {"multipleOf", D_ALL, T_NUM, s_compile_multiple_of, V_VALIDATION},
+    {"maximum", D_ALL, T_NUM, s_compile_bound, V_VALIDATION},
+    {"exclusiveMaximum", D_ALL, T_NUM, s_compile_bound, V_VALIDATION},
+    {"minimum", D_ALL, T_NUM, s_compile_bound, V_VALIDATION},
+    {"exclusiveMinimum", D_ALL, T_NUM, s_compile_bound, V_VALIDATION},
+    {"maxLength", D_ALL, T_STRING, s_compile_count, V_VALIDATION},
+    {"minLength", D_ALL, T_STRING, s_compile_count, V_VALIDATION},
+    {"pattern", D_ALL, T_STRING, s_compile_pattern, V_VALIDATION},
+    {"format", D_ALL, T_STRING, s_compile_format, V_FORMAT},
+    {"maxItems", D_ALL, T_ARRAY, s_compile_count, V_VALIDATION},
+    {"minItems", D_ALL, T_ARRAY, s_compile_count, V_VALIDATION},
+    {"uniqueItems", D_ALL, T_ARRAY, s_compile_unique, V_VALIDATION},
+    {"prefixItems", D_2020, T_ARRAY, s_compile_prefix_items, V_APPLICATOR},
+    {"items", D_ALL, T_ARRAY, s_compile_items, V_APPLICATOR},
+    {"additionalItems", D_7, T_ARRAY, s_compile_additional_items, V_APPLICATOR},
+    {"contains", D_ALL, T_ARRAY, s_compile_contains, V_APPLICATOR},
+    {"maxProperties", D_ALL, T_OBJECT, s_compile_count, V_VALIDATION},
+    {"minProperties", D_ALL, T_OBJECT, s_compile_count, V_VALIDATION},
+    {"required", D_ALL, T_OBJECT, s_compile_required, V_VALIDATION},
+    {"dependentRequired", D_2020, T_OBJECT, s_compile_dependent_required,
+     V_VALIDATION},
+    {"dependencies", D_ALL, T_OBJECT, s_compile_dependencies, V_VALIDATION},
+    {"properties", D_ALL, T_OBJECT, s_compile_properties, V_APPLICATOR},
+    {"patternProperties", D_ALL, T_OBJECT, s_compile_pattern_properties,
+     V_APPLICATOR},
+    {"additionalProperties", D_ALL, T_OBJECT, s_compile_additional_properties,
+     V_APPLICATOR},
+    {"propertyNames", D_ALL, T_OBJECT, s_compile_property_names, V_APPLICATOR},
+    {"dependentSchemas", D_2020, T_OBJECT, s_compile_dependent_schemas,
+     V_APPLICATOR},
+    {"allOf", D_ALL, 0, s_compile_all_of, V_APPLICATOR},
+    {"anyOf", D_ALL, 0, s_compile_any_of, V_APPLICATOR},
+    {"oneOf", D_ALL, 0, s_compile_one_of, V_APPLICATOR},
+    {"not", D_ALL, 0, s_compile_not, V_APPLICATOR},
+    {"if", D_ALL, 0, s_compile_if, V_APPLICATOR},
+    {"tensor", D_ALL, 0, s_compile_tensor, V_AGENTBUS},
+    {"unevaluatedItems", D_2020, T_ARRAY, s_compile_unevaluated, V_UNEVALUATED},
+    {"unevaluatedProperties", D_2020, T_OBJECT, s_compile_unevaluated,
+     V_UNEVALUATED},
 };
 
 #define S_KEYWORD_COUNT (sizeof s_keywords / sizeof s_keywords[0])
@@ -2158,6 +2184,7 @@ s_compile_keywords (s_cc_t *cc, ab_schema_t *node)
         const s_keyword_t *def = &s_keywords[i];
         const json_t *value = json_object_get (json, def->name);
         if (!value || !(def->dialects & dialect) ||
+            !(def->vocabulary & node->resource->vocabularies) ||
             (ref_only && strcmp (def->name, "$ref") != 0))
             continue;
         s_kw_t *kw = &node->keywords[node->keyword_count];
@@ -2598,6 +2625,59 @@ s_compile_anchors (s_cc_t *cc, s_resource_t *res)
     }
 }
 
+/* The vocabularies of a resource whose `$schema` is a custom metaschema
+   with `$vocabulary` (loaded like any `$ref`); the standard dialects
+   have them all. format-assertion makes `format` assert. */
+static void
+s_resource_vocabularies (s_cc_t *cc, s_resource_t *res)
+{
+    static const struct {
+        const char *suffix; /* end of the vocabulary URI */
+        unsigned bit;       /* V_* */
+    } vocabularies[] = {
+        {"/vocab/core", V_CORE},
+        {"/vocab/applicator", V_APPLICATOR},
+        {"/vocab/validation", V_VALIDATION},
+        {"/vocab/unevaluated", V_UNEVALUATED},
+        {"/vocab/format-annotation", V_FORMAT},
+        {"/vocab/format-assertion", V_FORMAT},
+    };
+    res->vocab_checked = true;
+    res->vocabularies = V_ALL;
+    const char *meta =
+        json_string_value (json_object_get (res->root, "$schema"));
+    if (!meta || strstr (meta, "://json-schema.org/"))
+        return;
+    char *uri = strdup (meta);
+    char *hash = uri ? strchr (uri, '#') : NULL;
+    if (hash)
+        *hash = '\0';
+    s_resource_t *outer = cc->resource;
+    cc->resource = res;
+    s_target_t *target = uri ? s_find (cc, uri) : NULL;
+    cc->resource = outer;
+    free (uri);
+    const json_t *vocab =
+        target ? json_object_get (target->json, "$vocabulary") : NULL;
+    if (!json_is_object (vocab))
+        return;
+    res->vocabularies = V_CORE | V_AGENTBUS;
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *)vocab, key, value)
+    {
+        size_t n = strlen (key);
+        for (size_t i = 0; i < sizeof vocabularies / sizeof vocabularies[0];
+             i++) {
+            size_t m = strlen (vocabularies[i].suffix);
+            if (n >= m && strcmp (key + n - m, vocabularies[i].suffix) == 0)
+                res->vocabularies |= vocabularies[i].bit;
+        }
+        if (n > 17 && strcmp (key + n - 17, "/format-assertion") == 0)
+            res->format_assert = true;
+    }
+}
+
 static ab_schema_t *
 s_compile (s_cc_t *cc, const json_t *json, s_resource_t *fallback)
 {
@@ -2618,6 +2698,8 @@ s_compile (s_cc_t *cc, const json_t *json, s_resource_t *fallback)
     s_resource_t *res = zhashx_lookup (self->locations, json);
     if (!res)
         res = fallback;
+    if (!res->vocab_checked)
+        s_resource_vocabularies (cc, res);
     node = calloc (1, sizeof *node);
     if (!node) {
         s_cc_error (cc, "out of memory");
@@ -3071,7 +3153,7 @@ ab_schema_validate (const ab_schema_t *self, const json_t *instance,
         return AB_ENOMEM;
     ctx->errors = errors_p ? json_array () : NULL;
     ctx->max_errors = self->registry->options.max_errors;
-    ctx->format_assert = self->registry->options.format_assert;
+
     ctx->quiet = 0;
     ctx->limit = ctx->oom = false;
     ctx->depth = ctx->ilen = ctx->slen = ctx->nscope = 0;
