@@ -1265,6 +1265,58 @@ s_count_branches (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
     return passed;
 }
 
+/* How far a failed branch is from matching: its errors, where a wrong
+   type of the value itself counts as far (that branch is about another
+   kind of value altogether). */
+static size_t
+s_distance (const json_t *errors, const char *path)
+{
+    size_t distance = 0, index;
+    json_t *error;
+    json_array_foreach (errors, index, error)
+    {
+        const char *keyword =
+            json_string_value (json_object_get (error, "keyword"));
+        const char *at = json_string_value (json_object_get (error, "path"));
+        bool wrong_type =
+            strcmp (keyword, "type") == 0 && path && strcmp (at, path) == 0;
+        distance += wrong_type ? 100 : 1;
+    }
+    return distance;
+}
+
+/* After an anyOf/oneOf error: the errors of the closest branch, so the
+   reader sees what was nearly right. Runs only when errors are being
+   reported. */
+static void
+s_report_closest (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst)
+{
+    json_t *errors = ctx->errors, *best = NULL;
+    char *path = s_pointer (ctx->ipath, ctx->ilen);
+    size_t best_distance = SIZE_MAX;
+    for (size_t i = 0; i < kw->u.list.count && !ctx->oom; i++) {
+        json_t *trial = json_array ();
+        if (!trial)
+            break;
+        ctx->errors = trial;
+        s_eval_here (ctx, kw->u.list.nodes[i], inst, NULL, NULL, true, i);
+        size_t distance = s_distance (trial, path);
+        if (distance < best_distance) {
+            json_decref (best);
+            best = trial;
+            best_distance = distance;
+        } else
+            json_decref (trial);
+    }
+    ctx->errors = errors;
+    free (path);
+    for (size_t i = 0; i < json_array_size (best) &&
+                       json_array_size (errors) < ctx->max_errors;
+         i++)
+        json_array_append (errors, json_array_get (best, i));
+    json_decref (best);
+}
+
 static bool
 s_check_any_of (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                 s_eval_t *eval)
@@ -1277,6 +1329,7 @@ s_check_any_of (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
         s_render (inst, value, sizeof value);
         s_error (ctx, "%s does not match any of the %zu schemas in anyOf",
                  value, kw->u.list.count);
+        s_report_closest (ctx, kw, inst);
     }
     return false;
 }
@@ -1297,10 +1350,11 @@ s_check_one_of (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
     if (s_reporting (ctx)) {
         char value[S_RENDER_MAX + 8];
         s_render (inst, value, sizeof value);
-        if (passed == 0)
+        if (passed == 0) {
             s_error (ctx, "%s does not match any of the %zu schemas in oneOf",
                      value, kw->u.list.count);
-        else
+            s_report_closest (ctx, kw, inst);
+        } else
             s_error (ctx,
                      "%s matches schemas %zu and %zu of oneOf, but must "
                      "match exactly one",

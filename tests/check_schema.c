@@ -202,6 +202,27 @@ START_TEST (test_error_shapes)
 }
 END_TEST
 
+START_TEST (test_closest_branch)
+{
+    s_fixture_t f;
+    s_fixture (&f,
+               "{\"anyOf\": [{\"type\": \"string\"}, {\"type\": \"object\", "
+               "\"required\": [\"kind\"]}]}",
+               0);
+    json_t *errors = NULL;
+    ck_assert_int_eq (s_validate (&f, "{\"x\": 1}", &errors), AB_EREJECTED);
+    ck_assert_uint_eq (json_array_size (errors), 2);
+    json_t *second = json_array_get (errors, 1);
+    ck_assert_str_eq (json_string_value (json_object_get (second, "keyword")),
+                      "required");
+    ck_assert_str_eq (
+        json_string_value (json_object_get (second, "schema_path")),
+        "/anyOf/1/required");
+    json_decref (errors);
+    s_fixture_end (&f);
+}
+END_TEST
+
 START_TEST (test_valid_and_numbers)
 {
     s_fixture_t f;
@@ -210,13 +231,13 @@ START_TEST (test_valid_and_numbers)
                "{\"enum\": [1]}, \"c\": {\"const\": 2.0}, \"u\": "
                "{\"uniqueItems\": true}}}",
                0);
-        json_t *sentinel = json_array (), *errors = sentinel;
+    json_t *sentinel = json_array (), *errors = sentinel;
     ck_assert_int_eq (s_validate (&f,
                                   "{\"i\": 1.0, \"e\": 1.0, \"c\": 2, "
                                   "\"u\": [1, \"1\", [1], {\"a\": 1}]}",
                                   &errors),
                       0);
-        ck_assert_ptr_null (errors);
+    ck_assert_ptr_null (errors);
     json_decref (sentinel);
     ck_assert_int_eq (s_validate (&f, "{\"u\": [[1], [1.0]]}", NULL),
                       AB_EREJECTED);
@@ -694,6 +715,7 @@ main (void)
     TCase *tcase = tcase_create ("core");
     tcase_add_loop_test (tcase, test_error_shapes, 0,
                          sizeof s_shapes / sizeof s_shapes[0]);
+    tcase_add_test (tcase, test_closest_branch);
     tcase_add_test (tcase, test_valid_and_numbers);
     tcase_add_test (tcase, test_max_errors_and_order);
     tcase_add_test (tcase, test_tensor_keyword);
