@@ -185,8 +185,7 @@ s_report (const ab_schema_t *schema, const json_t *instance, const char *prefix,
     json_t *error;
     json_array_foreach (errors, index, error)
     {
-        const char *path = json_string_value (json_object_get (error, "path"));
-        printf ("%sinvalid: %s%s%s\n", prefix, path, *path ? ": " : "",
+        printf ("%sinvalid: %s\n", prefix,
                 json_string_value (json_object_get (error, "message")));
         if (!all)
             break;

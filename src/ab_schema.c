@@ -265,6 +265,7 @@ struct _ab_registry_t {
     s_public_t *index;             /* sorted, read by the lookups */
     size_t index_count;            /* entries in index */
     unsigned anonymous;            /* counter for URIs of bare documents */
+    bool failed;                   /* a compile failed: nodes are partial */
 };
 
 /* A path segment: a property name or keyword, or an array index. */
@@ -548,14 +549,18 @@ static void s_error (s_ctx_t *ctx, const char *format, ...)
 static void
 s_error (s_ctx_t *ctx, const char *format, ...)
 {
-    char message[512];
+    char text[512], message[1024];
     va_list args;
     va_start (args, format);
-    vsnprintf (message, sizeof message, format, args);
+    vsnprintf (text, sizeof text, format, args);
     va_end (args);
     char *path = s_pointer (ctx->ipath, ctx->ilen);
     char *schema_path = s_pointer (ctx->spath, ctx->slen);
     json_t *error = NULL;
+    /* the message names where, so it reads alone: "/a/0: 7 is ..." */
+    if (path)
+        snprintf (message, sizeof message, "%s%s%s", path, *path ? ": " : "",
+                  text);
     if (path && schema_path)
         error = json_pack ("{s:s, s:s, s:s, s:s}", "path", path, "keyword",
                            ctx->keyword ? ctx->keyword : "schema",
@@ -3167,7 +3172,13 @@ ab_registry_compile (ab_registry_t *self, ab_diag_t *diag)
         s_compile (cc, doc->root, target->resource);
     }
     s_check_ref_cycles (cc);
-    int rc = cc->errors ? AB_EINVAL : s_index_build (self);
+    /* nodes of a failed compile stay cached but incomplete, so a later
+   compile must not report success over them */
+    if (cc->errors)
+        self->failed = true;
+    else if (self->failed)
+        ab_diag_add (diag, NULL, 0, 0, "the schemas failed to compile before");
+    int rc = self->failed ? AB_EINVAL : s_index_build (self);
     free (cc);
     return rc;
 }

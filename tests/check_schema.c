@@ -194,8 +194,11 @@ START_TEST (test_error_shapes)
     ck_assert_str_eq (
         json_string_value (json_object_get (first, "schema_path")),
         s_shapes[_i].schema_path);
+    char message[600];
+    snprintf (message, sizeof message, "%s%s%s", s_shapes[_i].path,
+              *s_shapes[_i].path ? ": " : "", s_shapes[_i].message);
     ck_assert_str_eq (json_string_value (json_object_get (first, "message")),
-                      s_shapes[_i].message);
+                      message);
     ck_assert_uint_eq (json_object_size (first), 4);
     json_decref (errors);
     s_fixture_end (&f);
@@ -595,6 +598,8 @@ START_TEST (test_schema_files)
     ab_diag_get (diag, 0, NULL, &line, &column, NULL);
     ck_assert_int_eq (line, 6);
     ck_assert_int_eq (column, 15);
+    ck_assert_int_eq (ab_registry_compile (registry, diag), AB_EINVAL);
+    ck_assert_ptr_null (ab_registry_lookup (registry, "broken.types", 1));
     free (bad);
     ab_diag_destroy (&diag);
     ab_registry_destroy (&registry);
