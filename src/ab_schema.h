@@ -82,8 +82,10 @@ const ab_schema_t *ab_registry_lookup_id (const ab_registry_t *self,
 /* Validates `instance`. Returns 0 when valid; AB_EREJECTED when not, and
    then, if errors_p is not NULL, *errors_p is a new JSON array (the
    caller's) of at most max_errors objects {path, keyword, schema_path,
-   message}, in protocol.md §3's shape; other negative codes for internal
-   failures. */
+   message}, in protocol.md §3's shape; AB_ELIMIT (with one error
+   saying so) when evaluation goes deeper than its bound, as a `$ref`
+   cycle through allOf/anyOf would; other negative codes for internal
+   failures. On success *errors_p is set to NULL. */
 int ab_schema_validate (const ab_schema_t *self, const json_t *instance,
                         json_t **errors_p);
 
