@@ -26,9 +26,9 @@ static const struct {
      ab_cli_check},
     {"graph", "graph TOPOLOGY [--svg FILE]  print the agent graph as DOT",
      ab_cli_graph},
-    {"version", "version                      print the version", s_cmd_version},
     {"validate", "validate --schema FILE [INSTANCE...]  check JSON documents",
      ab_cli_validate},
+    {"version", "version                      print the version", s_cmd_version},
 };
 
 static int
