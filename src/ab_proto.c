@@ -367,9 +367,9 @@ ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
         rc = s_send_text (socket, text, strlen (text),
                           body_count ? flags : ZMQ_DONTWAIT);
     for (size_t i = 0; rc == 0 && i < body_count; i++)
-        rc =
-            s_send_shared (socket, &body[i],
-                           i + 1 < body_count ? flags : ZMQ_DONTWAIT, copied_p);
+        rc = s_send_shared (socket, &body[i],
+                            i + 1 < body_count ? flags : ZMQ_DONTWAIT,
+                            i > 0 ? copied_p : NULL);
     free (text);
     return rc;
 }

@@ -105,8 +105,9 @@ void ab_proto_take_body (ab_proto_t *self, zmq_msg_t **body_p, size_t *count_p);
    `header` (compact JSON; NULL = {}), then the `body_count` body frames.
    The body is borrowed and shared (zmq_msg_copy), so the caller keeps it
    for a resend. Never blocks. If `copied_p` is not NULL, it is increased
-   by the bytes of body frames that libzmq could not share but copied
-   (only small frames, which libzmq stores inline).
+   by the bytes of attachments (body frames after the payload) that libzmq
+   did not share but copied (only frames of at most 33 bytes, which libzmq
+   keeps inline): the broker's proof that tensors travel zero-copy.
    Returns 0; AB_ENOENT when the peer is not connected (EHOSTUNREACH);
    AB_EFULL when its pipe is full (EAGAIN): nothing was sent then; AB_EIO
    for other failures. */
