@@ -141,6 +141,7 @@ typedef struct {
     int (*next_id) (void *impl, uint64_t *id_p);
     int (*put_message) (void *impl, const ab_message_t *message);
     int (*get_message) (void *impl, uint64_t id, ab_message_t **message_p);
+    int (*del_message) (void *impl, uint64_t id);
     int (*put_copy) (void *impl, const ab_copy_t *copy);
     int (*get_copy) (void *impl, uint64_t id, ab_copy_t *copy);
     int (*del_copy) (void *impl, uint64_t id);
@@ -267,6 +268,11 @@ int ab_store_recover (ab_store_t *self, ab_store_message_fn *on_message,
 
 /* Fills *stats. */
 void ab_store_stats (ab_store_t *self, ab_store_stats_t *stats);
+
+/* A new record with copies of every string and a zmq_msg_copy of every
+   frame of `message` (one allocation; free with ab_message_destroy), or
+   NULL when out of memory. Implementations use it for get_message. */
+ab_message_t *ab_message_dup (const ab_message_t *message);
 
 /* Frees a record from ab_store_get_message (closing its frames); accepts
    NULL and nulls the caller's pointer. */
