@@ -280,6 +280,7 @@ struct _ab_broker_t {
     size_t max_message_bytes;  /* larger messages: too_large */
     bool durable;              /* default of edges' `durable` */
     bool has_data_dir;         /* a data_dir is configured */
+    bool format_assert;        /* `format` asserts in schemas */
     ab_log_t *log;             /* borrowed; may be NULL */
     zsock_t *router;           /* the agent endpoint */
     ab_timer_t *timers;        /* every deadline */
@@ -1868,13 +1869,28 @@ s_bind (ab_broker_t *self, const char *endpoint, ab_diag_t *diag)
     return self->endpoint ? 0 : AB_ENOMEM;
 }
 
+/* The configured stages. The schema stage is the broker's own and always
+   first, so a `{name: schema}` entry only sets its option. */
 static ab_pipeline_t *
-s_pipeline_new (const ab_broker_config_t *config, ab_diag_t *diag)
+s_pipeline_new (ab_broker_t *self, const ab_broker_config_t *config,
+                ab_diag_t *diag)
 {
-    if (!config->filters)
-        return ab_pipeline_new ();
+    json_t *stages = json_array ();
+    size_t index;
+    json_t *stage;
+    json_array_foreach (config->filters, index, stage)
+    {
+        const char *name = json_string_value (json_object_get (stage, "name"));
+        if (name && streq (name, "schema"))
+            self->format_assert |=
+                json_is_true (json_object_get (stage, "format_assert"));
+        else
+            json_array_append (stages, stage);
+    }
     ab_filter_env_t env = {.file = config->config_file};
-    return ab_pipeline_new_from_config (config->filters, &env, diag);
+    ab_pipeline_t *pipeline = ab_pipeline_new_from_config (stages, &env, diag);
+    json_decref (stages);
+    return pipeline;
 }
 
 ab_broker_t *
@@ -1900,7 +1916,8 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->sessions = zhashx_new ();
     self->copies = zhashx_new ();
     self->dirty = zlistx_new ();
-    self->pipeline = s_pipeline_new (config, diag);
+    self->format_assert = config->format_assert;
+    self->pipeline = s_pipeline_new (self, config, diag);
     ab_topology_t *topology = s_load_topology (self, diag);
     if (topology)
         self->gen = s_generation_new (self, &topology);

@@ -48,7 +48,10 @@ typedef struct {
     size_t max_message_bytes; /* 0 = 256 MiB */
     bool durable;             /* default of edges' `durable` */
     bool has_data_dir;        /* a data_dir is configured */
-    const json_t *filters;    /* the `filters:` pipeline, or NULL */
+    bool format_assert;       /* JSON Schema `format` asserts */
+    const json_t *filters;    /* the `filters:` pipeline, or NULL; a
+                                 `{name: schema}` entry sets
+                                 format_assert and is otherwise implied */
     const char *config_file;  /* where `filters` was written (messages) */
     ab_log_t *log;            /* where log lines go; NULL = nowhere */
 } ab_broker_config_t;
