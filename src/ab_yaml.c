@@ -16,15 +16,17 @@
     1. Nesting: at most AB_YAML_MAX_DEPTH open containers, counting the
        height of anything pasted in by an alias.
     2. Size: at most AB_YAML_MAX_NODES values in the result, counting every
-       alias expansion in full. An alias is a deep copy, so the check is
-       made before copying: the "billion laughs" file stops after about a
-       million nodes, in milliseconds, without allocating more.
+       alias expansion in full, so the "billion laughs" file stops once
+       its expansion passes a million nodes, in milliseconds.
 
-    Aliases are deep copies rather than shared references so that every
-    container in the result is a distinct pointer: positions are keyed by
-    container pointer, and sharing would give one container two places.
-    Inside a copy, only the copied container itself has a position (the
-    alias's); its members report {0, 0}.
+    An alias shares the anchored value (one more reference) instead of
+    copying it, so an alias costs O(1) whatever it names, and the document
+    is a DAG that callers must treat as read-only (jansson's reference
+    counting frees it correctly). A shared container has one position,
+    the anchor's; where the alias itself is written is the place of the
+    member or item that holds it (ab_yaml_value_pos, ab_yaml_item_pos).
+    The node bound above still counts every alias in full: it bounds what
+    a caller walking the result will visit.
 
     Positions live in one hash beside the value, keyed by text:
     "P" for a container's own start, "P\1KEY" for a member of an object and
@@ -573,11 +575,8 @@ s_on_alias (s_builder_t *self, const yaml_event_t *event)
     }
     if (!s_count (self, anchor->nodes, pos))
         return;
-    json_t *copy = json_deep_copy (anchor->value);
-    if (json_is_object (copy) || json_is_array (copy))
-        s_place_set (self->doc->positions, copy, NULL, S_SELF, (ab_pos_t){0, 0},
-                     pos);
-    s_attach (self, copy, pos, anchor->height);
+    /* Shared, not copied: see the design note. */
+    s_attach (self, json_incref (anchor->value), pos, anchor->height);
 }
 
 static void
