@@ -127,6 +127,15 @@ START_TEST (test_rejects)
     h_publish (producer, "{\"type\":\"test.small\"}", "{}", 1);
     s_expect_reject (producer, "{\"type\":\"test.small\"}", "{}", "overloaded");
     ck_assert_int_eq (h_counter (&b, "rejected.overloaded"), 1);
+    /* the edge producer -> guarded has its own max_size stage: it rejects
+       the PUB */
+    h_publish (producer, "{\"type\":\"test.guarded\"}", "{\"a\":1}", 1);
+    h_send (producer, "PUB", "{\"type\":\"test.guarded\"}",
+            "{\"a\":\"more than sixteen bytes\"}");
+    h_msg_t *filtered = h_expect (producer, "REJECT");
+    ck_assert_str_eq (h_str (filtered, "code"), "too_large");
+    ck_assert_ptr_nonnull (strstr (h_str (filtered, "message"), "max_size"));
+    h_msg_destroy (&filtered);
     ck_assert_int_eq (h_counter (&b, "rejected.invalid"), 1);
     zsock_destroy (&producer);
     zsock_destroy (&consumer);
