@@ -2,6 +2,8 @@
     REJECT and ERROR code, retry, dead letters, credit, heartbeats, order,
     requests, reload, zero-copy attachments */
 
+#include <unistd.h>
+
 #include "broker_harness.h"
 
 #define NOTE "{\"type\":\"test.note\",\"version\":1,\"id\":\"n1\"}"
@@ -571,7 +573,9 @@ s_reload (h_broker_t *b, char **lines)
 START_TEST (test_reload)
 {
     /* the topology file lives beside the fixture schemas */
-    char *path = h_fixture ("reload-under-test.yaml");
+    char name[64];
+    snprintf (name, sizeof name, "reload-under-test-%d.yaml", (int)getpid ());
+    char *path = h_fixture (name);
     s_install ("topology.yaml", path);
     h_broker_t b = h_start_with (path, 1000, 4096);
     zsock_t *producer = h_agent (&b, "producer", 0);
@@ -589,7 +593,7 @@ START_TEST (test_reload)
     h_msg_destroy (&old);
     s_install ("bad-topology.yaml", path);
     ck_assert_str_eq (s_reload (&b, &lines), "ERROR");
-    ck_assert_ptr_nonnull (strstr (lines, "reload-under-test.yaml:"));
+    ck_assert_ptr_nonnull (strstr (lines, name));
     free (lines);
     h_publish (producer, NOTE, "{\"text\":\"still\"}", 2);
     ck_assert_int_eq (h_counter (&b, "acked"), 1);
