@@ -534,6 +534,17 @@ START_TEST (test_garbage_flood)
     ck_assert_int_eq (errors, 500);
     h_send (agent, "HELLO", "{\"agent\":\"producer\"}", NULL);
     h_expect_only (agent, "WELCOME");
+    /* a PUB of 200000 empty attachments: nothing sized by the sender's
+       frame count lives on the broker's stack */
+    zmsg_t *many = zmsg_new ();
+    zmsg_addstr (many, "ABP/1");
+    zmsg_addstr (many, "PUB");
+    zmsg_addstr (many, "{\"type\":\"test.plain\"}");
+    zmsg_addstr (many, "{}");
+    for (int i = 0; i < 200000; i++)
+        zmsg_addmem (many, NULL, 0);
+    zmsg_send (&many, agent);
+    h_expect_code (agent, "REJECT", "malformed");
     h_send (agent, "PING", "{}", NULL);
     h_expect_only (agent, "PONG");
     zsock_destroy (&agent);
