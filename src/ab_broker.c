@@ -1098,8 +1098,8 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
     int rc = ab_schema_validate (schema, payload, errors_p);
     if (rc) {
         const json_t *first = json_array_get (*errors_p, 0);
-        snprintf (why, why_size, "payload does not match its schema: %s %s",
-                  s_string_field (first, "path") ?: "",
+        /* the first error's message names its path */
+        snprintf (why, why_size, "payload does not match its schema: %s",
                   s_string_field (first, "message") ?: ab_strerror (rc));
         json_decref (payload);
         return R_INVALID;
