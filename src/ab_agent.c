@@ -20,7 +20,10 @@
         on is dropped. Hence PUB/REQ always carry an id (one is made when
         the caller has none).
       * ERROR not_registered marks the agent unregistered; the loop says
-        HELLO again and re-sends the pending command (at-least-once).
+        HELLO again (at most once per timeout_ms) and, once a WELCOME
+        starts a new session, re-sends the pending command: at-least-once.
+        The broker answers in command order, so every ERROR for a command
+        sent before that HELLO arrives before its WELCOME.
     Heartbeats have no thread: s_await sends PING every heartbeat_ms and
     declares the broker gone when a PING stays unanswered by any traffic
     for 3 × heartbeat_ms; then the socket is replaced and HELLO re-sent.
@@ -62,7 +65,6 @@ typedef struct {
     ab_partial_fn *partial_fn; /* REQ: streamed replies go here */
     void *arg;                 /* argument of partial_fn */
     bool done;                 /* the answer came */
-    bool resend;               /* broker forgot us: HELLO, then send again */
     int result;                /* the call's return value once done */
     ab_delivery_t *reply;      /* REQ: the final REPLY */
 } s_wait_t;
@@ -79,6 +81,9 @@ struct _ab_agent_t {
     int timeout_ms;          /* wait for WELCOME/OK/REJECT */
     char *topology;          /* WELCOME's topology, or NULL */
     bool registered;         /* WELCOME seen and not since forgotten */
+    uint64_t session;        /* WELCOMEs so far; a command is re-sent when
+                                it moved since the command was sent */
+    int64_t next_hello;      /* unregistered: when HELLO may go again */
     bool ever_connected;     /* ab_agent_connect succeeded once */
     int64_t next_ping;       /* monotonic ms when the next PING is due */
     int64_t ping_unanswered; /* when the oldest unanswered PING left, or 0 */
@@ -88,7 +93,7 @@ struct _ab_agent_t {
     json_t *last_reject;     /* header of the last REJECT, or NULL */
     char *last_error;        /* code of the last REJECT or ERROR, or NULL */
     uint64_t next_id;        /* counter for ids the library makes */
-    size_t reconnects;       /* HELLOs said again after losing the broker */
+    size_t reconnects;       /* WELCOMEs after losing the broker */
     size_t bad_messages;     /* messages dropped as malformed */
 };
 
@@ -388,8 +393,9 @@ static bool
 s_on_welcome (ab_agent_t *self, s_wait_t *wait, json_t *header, zmq_msg_t *body,
               size_t count)
 {
-    if (wait->kind != S_WAIT_WELCOME || wait->done)
-        return true; /* a late answer to an earlier HELLO */
+    bool connecting = wait->kind == S_WAIT_WELCOME && !wait->done;
+    if (!connecting && self->registered)
+        return true; /* an answer to a HELLO already answered */
     json_t *heartbeat = json_object_get (header, "heartbeat_ms");
     json_int_t ms = json_integer_value (heartbeat);
     if (!self->heartbeat_override && ms >= 1 && ms <= 24 * 3600 * 1000)
@@ -399,7 +405,13 @@ s_on_welcome (ab_agent_t *self, s_wait_t *wait, json_t *header, zmq_msg_t *body,
     free (self->topology);
     self->topology = s_strdup_or_null (topology);
     self->registered = true;
-    s_finish (wait, 0);
+    self->session++;
+    self->next_ping = s_now_ms () + self->heartbeat_ms;
+    self->ping_unanswered = 0;
+    if (connecting)
+        s_finish (wait, 0);
+    else
+        self->reconnects++;
     return true;
 }
 
@@ -488,18 +500,21 @@ s_on_error (ab_agent_t *self, s_wait_t *wait, json_t *header, zmq_msg_t *body,
 {
     const char *code = json_string_value (json_object_get (header, "code"));
     s_set_error (self, code ? code : "unknown");
-    bool forgotten = code && strcmp (code, "not_registered") == 0;
-    if (wait->kind == S_WAIT_WELCOME) {
-        /* not_registered here answers a command sent before this HELLO */
-        if (!forgotten && !wait->done)
-            s_finish (wait, AB_ENOENT);
+    bool answered = wait->kind == S_WAIT_WELCOME || wait->kind == S_WAIT_OK ||
+                    wait->kind == S_WAIT_REPLY;
+    if (!code || wait->done)
         return true;
-    }
-    if (forgotten) {
-        self->registered = false;
-        wait->resend = true;
-    } else if (code && strcmp (code, "protocol") == 0 &&
-               wait->kind != S_WAIT_DELIVERY && !wait->done) {
+    if (strcmp (code, "not_registered") == 0) {
+        /* While unregistered it answers a command sent before our HELLO. */
+        if (self->registered) {
+            self->registered = false;
+            self->next_hello = 0;
+        }
+    } else if (strcmp (code, "unknown_agent") == 0 ||
+               strcmp (code, "unauthorized") == 0) {
+        if (!self->registered)
+            s_finish (wait, AB_ENOENT); /* the answer to our HELLO */
+    } else if (strcmp (code, "protocol") == 0 && answered) {
         s_finish (wait, AB_EPROTO); /* answers come in command order */
     }
     return true;
@@ -628,8 +643,8 @@ s_sleep_ms (const ab_agent_t *self, int64_t now, int64_t deadline)
         int64_t gone = self->ping_unanswered + 3 * self->heartbeat_ms + 1;
         if (self->ping_unanswered && gone < until)
             until = gone;
-    } else if (until < 0 || now + self->timeout_ms < until) {
-        until = now + self->timeout_ms; /* time to say HELLO again */
+    } else if (until < 0 || self->next_hello < until) {
+        until = self->next_hello; /* time to say HELLO again */
     }
     if (until < 0)
         return -1;
@@ -646,47 +661,53 @@ s_sleep_on_socket (ab_agent_t *self, long ms)
         zmq_poll (NULL, 0, ms < 0 || ms > 100 ? 100 : ms);
 }
 
-static int s_hello (ab_agent_t *self, int64_t deadline);
+/* Says HELLO (on a new socket if there is none) without waiting: the
+   WELCOME is taken by whichever call reads it. */
+static int
+s_say_hello (ab_agent_t *self, int64_t now)
+{
+    self->next_hello = now + self->timeout_ms;
+    if (!self->socket && s_open_socket (self) < 0)
+        return AB_EIO;
+    json_t *header =
+        json_pack ("{s:s, s:i}", "agent", self->name, "credit", self->credit);
+    if (header && self->instance)
+        json_object_set_new (header, "instance", json_string (self->instance));
+    return header ? s_send_command (self, "HELLO", header) : AB_ENOMEM;
+}
 
 /* Runs until `wait` is satisfied or the deadline (monotonic ms, -1 =
-   none) passes, sending `out` (may be NULL) and sending it again after
-   every re-registration. See the design note. */
+   none) passes, sending `out` (may be NULL) in every session until it
+   is answered. See the design note. */
 static int
 s_await (ab_agent_t *self, s_wait_t *wait, s_out_t *out, int64_t deadline)
 {
-    bool hello = wait->kind == S_WAIT_WELCOME;
-    bool need_send = out != NULL;
+    bool connecting = wait->kind == S_WAIT_WELCOME;
+    uint64_t sent_in = 0; /* the session `out` went out in; 0 = none */
     for (;;) {
-        if (!hello && !self->registered) {
-            int rc = s_hello (self, deadline);
-            if (rc == AB_ENOENT)
-                return rc; /* the broker no longer knows this agent */
-            if (rc == 0) {
-                self->reconnects++;
-                need_send = out != NULL;
-            }
-        }
-        if (need_send && (self->registered || hello)) {
+        int64_t now = s_now_ms ();
+        if (!connecting && !self->registered && now >= self->next_hello)
+            s_say_hello (self, now); /* on failure: again next time */
+        if (out && self->registered && sent_in != self->session) {
             int rc = s_send_out (self, out);
             if (rc < 0)
                 return rc;
-            need_send = false;
+            sent_in = self->session;
         }
         int rc = s_drain (self, wait);
         if (rc < 0)
             return rc;
         if (s_wait_done (self, wait))
             return wait->result;
-        if (wait->resend) {
-            wait->resend = false;
-            continue; /* not registered any more: HELLO first */
-        }
-        int64_t now = s_now_ms ();
-        if (!hello && s_broker_gone (self, now)) {
-            s_open_socket (self);
+        if (out && self->registered && sent_in != self->session)
+            continue; /* a WELCOME just came: send at once */
+        now = s_now_ms ();
+        if (!connecting && self->registered && s_broker_gone (self, now)) {
+            s_open_socket (self); /* unregistered now: HELLO at once */
+            self->next_hello = now;
             continue;
         }
-        if (!hello)
+        if (!connecting)
             s_ping_if_due (self, now);
         if (deadline >= 0 && now >= deadline)
             return AB_ETIMEDOUT;
@@ -700,36 +721,6 @@ s_deadline (int64_t timeout_ms)
     return timeout_ms < 0 ? -1 : s_now_ms () + timeout_ms;
 }
 
-/* Says HELLO on the current socket (a new one if there is none) and waits
-   for WELCOME until the agent's timeout or `deadline`, if sooner. */
-static int
-s_hello (ab_agent_t *self, int64_t deadline)
-{
-    if (!self->socket && s_open_socket (self) < 0)
-        return AB_EIO;
-    json_t *header =
-        json_pack ("{s:s, s:i}", "agent", self->name, "credit", self->credit);
-    if (header && self->instance)
-        json_object_set_new (header, "instance", json_string (self->instance));
-    s_out_t out = {0};
-    int rc = header ? s_out_begin (&out, false, NULL, 0) : AB_ENOMEM;
-    if (rc == 0)
-        rc = s_out_fill (&out, "HELLO", header, NULL);
-    json_decref (header);
-    int64_t until = s_deadline (self->timeout_ms);
-    if (deadline >= 0 && deadline < until)
-        until = deadline;
-    s_wait_t wait = {.kind = S_WAIT_WELCOME};
-    if (rc == 0)
-        rc = s_await (self, &wait, &out, until);
-    s_out_free (&out);
-    if (rc == 0) {
-        self->next_ping = s_now_ms () + self->heartbeat_ms;
-        self->ping_unanswered = 0;
-    }
-    return rc;
-}
-
 int
 ab_agent_connect (ab_agent_t *self)
 {
@@ -737,7 +728,10 @@ ab_agent_connect (ab_agent_t *self)
         return AB_EINVAL;
     int rc = s_open_socket (self);
     if (rc == 0)
-        rc = s_hello (self, -1);
+        rc = s_say_hello (self, s_now_ms ());
+    s_wait_t wait = {.kind = S_WAIT_WELCOME};
+    if (rc == 0)
+        rc = s_await (self, &wait, NULL, s_deadline (self->timeout_ms));
     if (rc == 0)
         self->ever_connected = true;
     return rc;
@@ -847,7 +841,7 @@ s_publish (ab_agent_t *self, const ab_header_t *h, const char *payload,
     if (rc == 0) {
         wait->key_field = "id";
         wait->key = json_string_value (json_object_get (header, "id"));
-        int64_t local = h->timeout_ms + self->timeout_ms;
+        int64_t local = (request ? h->timeout_ms : 0) + self->timeout_ms;
         rc = s_await (self, wait, &out,
                       s_deadline (request && !h->timeout_ms ? -1 : local));
     }
@@ -885,11 +879,12 @@ ab_agent_request (ab_agent_t *self, const ab_header_t *header,
 {
     s_wait_t wait = {
         .kind = S_WAIT_REPLY, .partial_fn = partial_fn, .arg = arg};
-    char *text =
-        payload ? json_dumps (payload, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    int rc = reply_p ? 0 : AB_EINVAL;
-    rc = s_publish (self, header, rc == 0 ? text : NULL, attachments, count,
-                    &wait);
+    /* Without reply_p the payload is left out: s_publish refuses it and
+       releases the attachments. */
+    char *text = payload && reply_p
+                     ? json_dumps (payload, JSON_COMPACT | JSON_ENCODE_ANY)
+                     : NULL;
+    int rc = s_publish (self, header, text, attachments, count, &wait);
     free (text);
     if (rc == 0)
         *reply_p = wait.reply;

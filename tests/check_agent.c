@@ -50,8 +50,8 @@ typedef struct {
     do {                                                                       \
         if (!(cond)) {                                                         \
             if (!f->failure[0])                                                \
-                snprintf (f->failure, sizeof f->failure, "%s:%d: %s",          \
-                          __FILE__, __LINE__, #cond);                          \
+                snprintf (f->failure, sizeof f->failure, "%s:%d: %s [%s]",     \
+                          __FILE__, __LINE__, #cond, m.command);               \
             return;                                                            \
         }                                                                      \
     } while (0)
