@@ -1061,9 +1061,11 @@ ab_agent_fd (const ab_agent_t *self)
 int
 ab_agent_next_timeout_ms (const ab_agent_t *self)
 {
-    if (!self || !self->registered)
+    if (!self || !self->ever_connected)
         return -1;
-    int64_t left = self->next_ping - s_now_ms ();
+    /* Registered: the next PING; otherwise the next HELLO. */
+    int64_t at = self->registered ? self->next_ping : self->next_hello;
+    int64_t left = at - s_now_ms ();
     return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 

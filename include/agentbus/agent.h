@@ -223,8 +223,9 @@ int ab_agent_poll (ab_agent_t *self, int timeout_ms);
    Returns -1 when not connected. The fd changes on reconnection. */
 int ab_agent_fd (const ab_agent_t *self);
 
-/* Milliseconds until the next PING is due: the longest an event loop may
-   wait before calling ab_agent_poll. -1 when not connected. */
+/* Milliseconds until the next PING (or, while re-registering, the next
+   HELLO) is due: the longest an event loop may wait before calling
+   ab_agent_poll. -1 before the first successful ab_agent_connect. */
 int ab_agent_next_timeout_ms (const ab_agent_t *self);
 
 /* Number of deliveries buffered and not yet returned by receive. */
