@@ -828,7 +828,7 @@ s_publish (ab_agent_t *self, const ab_header_t *h, const char *payload,
     bool request = wait->kind == S_WAIT_REPLY;
     s_out_t out = {0};
     int rc = s_out_begin (&out, true, attachments, attachments ? count : 0);
-    if (rc == 0 && (!self || !h || !payload))
+    if (rc == 0 && (!self || !h || !payload || (!attachments && count)))
         rc = AB_EINVAL;
     if (rc == 0 && !self->ever_connected)
         rc = AB_ESTATE;
