@@ -69,8 +69,8 @@ class Request(abtest.BrokerTestCase):
 
     def test_partials_restart_the_ack_timer(self):
         # ack_timeout_ms is 300: pieces every 150 ms for 900 ms keep the
-        # request with this instance
-        self.send_req({"prompt": "slow"})
+        # request with this instance (timeout_ms covers the whole stream)
+        self.send_req({"prompt": "slow"}, timeout_ms=5000)
         d = self.expect(self.llm)
         for i in range(6):
             time.sleep(0.15)
