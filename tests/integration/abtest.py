@@ -27,6 +27,7 @@ import tempfile
 import time
 import unittest
 
+import yaml
 import zmq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,13 +54,9 @@ def free_port():
 
 
 def write_config(path, config):
-    """Writes a broker configuration (a dict of top-level keys) as YAML.
-    Values are scalars, so plain ``key: value`` lines are all it takes."""
+    """Writes a broker configuration (a dict of top-level keys) as YAML."""
     with open(path, "w") as f:
-        for key, value in config.items():
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            f.write("%s: %s\n" % (key, value))
+        yaml.safe_dump(config, f, default_flow_style=False)
 
 
 class Broker:
