@@ -508,11 +508,16 @@ class Agent:
         """Sends a command and returns its answer's header (for OK) or the
         message; REJECT raises ``Rejected``, ERROR ``ProtocolError``; an
         ERROR not_registered makes the agent say HELLO and send it again,
-        once."""
+        once.  ``timeout_ms`` None is the agent's default, negative is no
+        local deadline."""
+        if timeout_ms is None:
+            timeout_ms = self.timeout_ms
+        if timeout_ms < 0:
+            timeout_ms = None
         for attempt in (1, 2):
             self.send_frames(command, header, payload, attachments)
             message = self._wait_for(tuple(wanted) + ("ERROR",),
-                                     timeout_ms or self.timeout_ms, match)
+                                     timeout_ms, match)
             h = message.header
             if message.command == "ERROR":
                 if h.get("code") == "not_registered" and attempt == 1:
@@ -522,8 +527,7 @@ class Agent:
                         command in ("PUB", "REQ"):
                     # left over from an earlier ACK/NACK: keep waiting
                     self.errors.append(h)
-                    message = self._wait_for(tuple(wanted),
-                                             timeout_ms or self.timeout_ms,
+                    message = self._wait_for(tuple(wanted), timeout_ms,
                                              match)
                     h = message.header
                 else:
@@ -598,9 +602,11 @@ class Agent:
                                   traceparent)
         if timeout_ms is not None:
             header["timeout_ms"] = timeout_ms
-        # The broker enforces timeout_ms; wait a little longer than that
-        # for its REJECT timeout before giving up locally.
-        local = None if timeout_ms is None else timeout_ms + 5000
+        # The broker enforces timeout_ms (and its default) and always ends
+        # a request with REPLY or REJECT timeout; wait a little longer than
+        # timeout_ms before giving up locally, and without a deadline when
+        # the broker's default applies.
+        local = -1 if timeout_ms is None else timeout_ms + 5000
 
         def ours(message):
             return message.command != "REPLY" or message.header.get("id") == id
@@ -612,7 +618,8 @@ class Agent:
             yield reply
             if not reply.partial:
                 return
-            message = self._wait_for(("REPLY", "REJECT"), local, ours)
+            message = self._wait_for(("REPLY", "REJECT"),
+                                     None if local < 0 else local, ours)
             if message.command == "REJECT":
                 h = message.header
                 raise Rejected(h.get("code"), h.get("message", ""),
