@@ -125,6 +125,28 @@ class Request(abtest.BrokerTestCase):
         m = self.next_reply()
         self.assertEqual((m.command, m.payload), ("REPLY", {"text": "second"}))
 
+    def test_bye_moves_request_without_counting_an_attempt(self):
+        self.send_req({"prompt": "leaving"}, id="b", timeout_ms=5000)
+        d1 = self.expect(self.llm)
+        second = self.agent("llm", instance="second")
+        self.llm.bye()
+        d2 = self.expect(second, 3000)
+        self.assertEqual((d2.msg, d2.attempt), (d1.msg, 1))
+        d2.reply({"text": "took over"})
+        m = self.next_reply()
+        self.assertEqual(m.payload, {"text": "took over"})
+
+    def test_req_gets_pub_reject_codes(self):
+        self.fe.send_frames("REQ", {"type": "no.such.type", "id": "u"}, {})
+        m = self.next_reply()
+        self.assertEqual((m.command, m.header.get("code"), m.header.get("id")),
+                         ("REJECT", "unknown_type", "u"))
+        self.fe.send_frames("REQ", {"type": "llm.prompt", "id": "j"},
+                            b"{oops")
+        m = self.next_reply()
+        self.assertEqual((m.command, m.header.get("code")),
+                         ("REJECT", "malformed"))
+
     def test_timeout_without_replier(self):
         self.llm.close(bye=True)
         t0 = time.monotonic()
