@@ -17,4 +17,8 @@
 
 typedef int (ab_cli_fn) (int argc, char *argv[]);
 
+/* src/ab_cli_topology.c */
+ab_cli_fn ab_cli_check;
+ab_cli_fn ab_cli_graph;
+
 #endif

@@ -22,6 +22,10 @@ static const struct {
     const char *usage;
     ab_cli_fn *fn;
 } s_commands[] = {
+    {"check", "check TOPOLOGY               check a topology and its schemas",
+     ab_cli_check},
+    {"graph", "graph TOPOLOGY [--svg FILE]  print the agent graph as DOT",
+     ab_cli_graph},
     {"version", "version                      print the version", s_cmd_version},
 };
 
