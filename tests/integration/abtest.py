@@ -180,8 +180,19 @@ class BrokerTestCase(unittest.TestCase):
     def setUp(self):
         self.broker = Broker(self.topology, self.config)
         self.addCleanup(self.broker.cleanup)
+        self.addCleanup(self.check_sanitizers)
         self.addCleanup(self.broker.stop)
         self.broker.start()
+
+    def check_sanitizers(self):
+        # In a --enable-sanitizers build a report on stderr is a failure
+        # even when the broker went on serving.
+        text = self.broker.stderr(1 << 20)
+        for marker in ("AddressSanitizer", "LeakSanitizer",
+                       "runtime error:"):
+            if marker in text:
+                self.fail("agentbusd reported %r:\n%s"
+                          % (marker, self.broker.stderr()))
 
     def run(self, result=None):
         # Print the broker's stderr beside a failure: it usually says why.
