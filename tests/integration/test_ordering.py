@@ -82,6 +82,22 @@ class Strict(abtest.BrokerTestCase):
         self.expect(self.ps).ack()
         self.assertNoDelivery(self.ps, 200)
 
+    def test_one_in_flight_per_producer_not_per_edge(self):
+        # section 6: at most one copy *per producer agent* in flight, and
+        # seq is tracked per producer
+        tb = self.agent("trainer-b")
+        self.t.publish("train.gradient", {"step": 1}, seq=5)
+        self.t.publish("train.gradient", {"step": 2}, seq=6)
+        tb.publish("train.gradient", {"step": 100}, seq=1)
+        held = [self.expect(self.ps), self.expect(self.ps)]
+        self.assertEqual(sorted((d.sender, d.payload["step"]) for d in held),
+                         [("trainer", 1), ("trainer-b", 100)])
+        self.assertNoDelivery(self.ps, 100)
+        for d in held:
+            d.ack()
+        d = self.expect(self.ps)
+        self.assertEqual((d.sender, d.payload["step"]), ("trainer", 2))
+
     def test_strict_order_survives_consumer_death(self):
         for step in range(3):
             self.t.publish("train.gradient", {"step": step}, seq=step + 1)

@@ -16,6 +16,8 @@ the requester's socket."""
 import threading
 import time
 
+import numpy
+
 import abtest
 from abtest import agentbus
 
@@ -66,6 +68,30 @@ class Request(abtest.BrokerTestCase):
         m = self.next_reply()
         self.assertFalse(m.header.get("partial", False))
         self.assertEqual(m.payload, {"text": "done"})
+
+    def test_reply_carries_tensor_attachments(self):
+        # section 3: REPLY carries frames 3... as sent with REP
+        logits = numpy.linspace(-1, 1, 50, dtype=numpy.float32)
+        self.send_req({"prompt": "scores"})
+        d = self.expect(self.llm)
+        d.reply({"text": "t", "logits": logits}, partial=True)
+        d.reply({"text": "u", "logits": logits[::-1]})
+        for want in (logits, logits[::-1]):
+            r = agentbus.Reply(self.next_reply())
+            self.assertEqual(r.payload["logits"],
+                             {"dtype": "float32", "shape": [50], "frame": 0})
+            self.assertEqual(bytes(r.attachments[0]), want.tobytes())
+
+    def test_reply_with_bad_attachment_is_malformed(self):
+        self.send_req({"prompt": "x"})
+        d = self.expect(self.llm)
+        with self.assertRaises(agentbus.Rejected) as cm:
+            d.reply({"text": "t", "logits": {"dtype": "float32",
+                                             "shape": [4], "frame": 0}},
+                    attachments=[bytes(15)])
+        self.assertEqual(cm.exception.code, "malformed")
+        d.reply({"text": "ok"})
+        self.assertEqual(self.next_reply().payload, {"text": "ok"})
 
     def test_partials_restart_the_ack_timer(self):
         # ack_timeout_ms is 300: pieces every 150 ms for 900 ms keep the

@@ -116,6 +116,17 @@ class Credit(abtest.BrokerTestCase):
         self.assertNoDelivery(w, 300)
         self.assertEqual([d.payload["n"] for d in got], [0, 1, 2])
 
+    def test_default_credit_is_16(self):
+        p = self.agent("producer")
+        w = self.agent("slow", hello=False)
+        w.send_frames("HELLO", {"agent": "slow"})
+        self.assertEqual(self.expect_message(w).command, "WELCOME")
+        for n in range(20):
+            p.publish("slow.job", {"n": n})
+        got = [self.expect(w) for _ in range(16)]
+        self.assertNoDelivery(w, 300)
+        self.assertEqual([d.payload["n"] for d in got], list(range(16)))
+
     def test_credit_command_widens_window(self):
         p = self.agent("producer")
         w = self.agent("slow", credit=1)
