@@ -234,7 +234,7 @@ s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
     if (flags[3])
         s_set_string (&options->data_dir, flags[3]);
     if (!options->topology) {
-        ab_diag_add (diag, flags[0], 0, 0,
+        ab_diag_add (diag, flags[0] ? flags[0] : "agentbusd", 0, 0,
                      "no topology: give --topology or `topology:` in the "
                      "configuration");
         return 1;

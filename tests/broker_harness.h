@@ -201,6 +201,14 @@ h_expect (zsock_t *dealer, const char *command)
     return msg;
 }
 
+/* Expects `command` and forgets it. */
+static inline void
+h_expect_only (zsock_t *dealer, const char *command)
+{
+    h_msg_t *msg = h_expect (dealer, command);
+    h_msg_destroy (&msg);
+}
+
 /* Nothing arrives within `timeout` ms. */
 static inline void
 h_expect_silence (zsock_t *dealer, int timeout)
