@@ -149,6 +149,18 @@ class DeadLetter(abtest.BrokerTestCase):
                               {"n": 3}, "d3")
         self.assertNoDelivery(self.agent("worker"), 300)
 
+    def test_ttl_runs_out_in_flight(self):
+        # slow.job: ack_timeout_ms 30000, so only the ttl can end it
+        s = self.agent("slow")
+        self.p.publish("slow.job", {"n": 8}, id="held", ttl_ms=300)
+        d = self.expect(s)
+        dl = self.expect(self.g, 3000)
+        self.assertEqual((dl.reason, dl.original.get("attempts"),
+                          dl.original.get("to"), dl.original.get("id")),
+                         ("expired", 1, "slow", "held"))
+        d.ack()  # too late: the copy is gone
+        self.assertError(s, "unknown_message")
+
     def test_edge_ttl_expires(self):
         # ttl.note: producer -> sleepy, ttl_ms 300, nobody consuming
         self.p.publish("ttl.note", {"k": 1}, id="t1")

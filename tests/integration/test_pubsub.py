@@ -248,6 +248,30 @@ class Filter(abtest.BrokerTestCase):
         self.assertRejected("invalid", p.publish, "task.item", {"n": "x"})
 
 
+class EdgeFilter(abtest.BrokerTestCase):
+    """An edge's own `filters` (the fan-b edge: max_size 200 bytes)."""
+
+    def test_edge_stage_rejects_the_whole_pub(self):
+        # OK means every filter passed and every edge got its copy, so a
+        # no on one edge queues nothing on the other
+        p = self.agent("producer")
+        fa = self.agent("fan-a")
+        fb = self.agent("fan-b")
+        self.assertRejected("too_large", p.publish, "fan.note",
+                            {"pad": "z" * 500})
+        self.assertNoDelivery(fa)
+        self.assertNoDelivery(fb, 0)
+        self.assertEqual(p.publish("fan.note", {"pad": "z"})["routed"], 2)
+        self.expect(fa).ack()
+        self.expect(fb).ack()
+
+    def test_other_edges_are_not_filtered(self):
+        p = self.agent("producer")
+        w = self.agent("worker")
+        p.publish("task.item", {"n": 1, "text": "z" * 500})
+        self.assertEqual(len(self.expect(w).payload["text"]), 500)
+
+
 class Redact(abtest.BrokerTestCase):
     """A plugin stage rewrites the payload every receiver sees."""
 
