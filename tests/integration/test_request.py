@@ -173,6 +173,33 @@ class Request(abtest.BrokerTestCase):
         self.assertEqual((m.command, m.header.get("code")),
                          ("REJECT", "malformed"))
 
+    def test_nack_requeue_moves_request(self):
+        self.send_req({"prompt": "elsewhere"}, id="n", timeout_ms=5000)
+        d1 = self.expect(self.llm)
+        second = self.agent("llm", instance="second")
+        d1.nack(requeue=True)
+        d2 = self.expect(second, 3000)
+        self.assertEqual((d2.msg, d2.attempt), (d1.msg, 2))
+        d2.reply({"text": "moved"})
+        self.assertEqual(self.next_reply().payload, {"text": "moved"})
+
+    def test_nack_without_requeue_ends_request(self):
+        # docs/protocol.md: requests are never dead-lettered; NACK
+        # requeue:false answers the requester REJECT timeout
+        self.send_req({"prompt": "no"}, id="refused", timeout_ms=5000)
+        self.expect(self.llm).nack(requeue=False, reason="refused")
+        m = self.next_reply()
+        self.assertEqual((m.command, m.header.get("code"), m.header.get("id")),
+                         ("REJECT", "timeout", "refused"))
+
+    def test_reply_to_vanished_requester_still_ok(self):
+        # docs/protocol.md: the reply is dropped, the replier gets its OK
+        self.send_req({"prompt": "bye"}, id="gone", timeout_ms=5000)
+        d = self.expect(self.llm)
+        self.fe.bye()
+        ok = d.reply({"text": "nobody listens"})
+        self.assertEqual(ok.get("msg"), d.msg)
+
     def test_timeout_without_replier(self):
         self.llm.close(bye=True)
         t0 = time.monotonic()

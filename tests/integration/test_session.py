@@ -38,6 +38,15 @@ class Hello(abtest.BrokerTestCase):
         m = self.expect_message(raw)
         self.assertEqual(m.command, "ERROR", m.header)
 
+    def test_hello_with_bad_credit(self):
+        # section 3: credit is an int >= 1 (docs/protocol.md: ERROR
+        # protocol otherwise)
+        for credit in (0, -1, "16", 1.5):
+            raw = self.raw()
+            raw.send_frames("HELLO", {"agent": "worker", "credit": credit})
+            m = self.expect_message(raw)
+            self.assertEqual(m.command, "ERROR", (credit, m.header))
+
     def test_not_registered(self):
         raw = self.raw()
         nothing = agentbus._NOTHING
