@@ -49,6 +49,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -973,15 +974,22 @@ typedef struct {
     const char *name; /* header key */
     json_type type;   /* JSON_STRING or JSON_INTEGER */
     int64_t min;      /* integers: smallest allowed */
-    size_t max_bytes; /* strings: longest allowed; 0 = any */
+    int64_t max;      /* integers: largest; strings: most bytes */
 } s_field_t;
+
+/* Ten years in milliseconds: durations beyond it are mistakes, and the
+   bound keeps `now + duration` far from overflow. */
+#define S_MAX_MS ((int64_t)10 * 366 * 24 * 3600 * 1000)
 
 /* PUB and REQ header fields (protocol §3). */
 static const s_field_t s_pub_fields[] = {
-    {"type", JSON_STRING, 0, 128},      {"version", JSON_INTEGER, 1, 0},
-    {"id", JSON_STRING, 0, 128},        {"seq", JSON_INTEGER, 0, 0},
-    {"ttl_ms", JSON_INTEGER, 0, 0},     {"traceparent", JSON_STRING, 0, 256},
-    {"timeout_ms", JSON_INTEGER, 1, 0},
+    {"type", JSON_STRING, 0, 128},
+    {"version", JSON_INTEGER, 1, INT_MAX},
+    {"id", JSON_STRING, 0, 128},
+    {"seq", JSON_INTEGER, 0, INT64_MAX},
+    {"ttl_ms", JSON_INTEGER, 0, S_MAX_MS},
+    {"traceparent", JSON_STRING, 0, 256},
+    {"timeout_ms", JSON_INTEGER, 1, S_MAX_MS},
 };
 
 /* Checks the fields of `header` named in `fields`. Returns 0, or -1 with
@@ -991,27 +999,29 @@ s_check_fields (const json_t *header, const s_field_t *fields, size_t count,
                 char *why, size_t why_size)
 {
     for (size_t i = 0; i < count; i++) {
-        const json_t *value = json_object_get (header, fields[i].name);
+        const s_field_t *field = &fields[i];
+        const json_t *value = json_object_get (header, field->name);
         if (!value)
             continue;
-        if (fields[i].type == JSON_STRING &&
-            (!json_is_string (value) ||
-             (fields[i].max_bytes &&
-              json_string_length (value) > fields[i].max_bytes))) {
+        bool good = field->type == JSON_STRING
+                        ? json_is_string (value) &&
+                              (int64_t)json_string_length (value) <= field->max
+                        : json_is_integer (value) &&
+                              json_integer_value (value) >= field->min &&
+                              json_integer_value (value) <= field->max;
+        if (good)
+            continue;
+        if (field->type == JSON_STRING)
             snprintf (why, why_size,
-                      "header '%s' must be a string of at most "
-                      "%zu bytes",
-                      fields[i].name, fields[i].max_bytes);
-            return -1;
-        }
-        if (fields[i].type == JSON_INTEGER &&
-            (!json_is_integer (value) ||
-             json_integer_value (value) < fields[i].min)) {
+                      "header '%s' must be a string of at most %" PRId64
+                      " bytes",
+                      field->name, field->max);
+        else
             snprintf (why, why_size,
-                      "header '%s' must be an integer >= %" PRId64,
-                      fields[i].name, fields[i].min);
-            return -1;
-        }
+                      "header '%s' must be an integer from %" PRId64
+                      " to %" PRId64,
+                      field->name, field->min, field->max);
+        return -1;
     }
     return 0;
 }
@@ -1251,6 +1261,38 @@ s_copy_rewrite (s_copy_t *copy, const char *payload)
     }
 }
 
+/* Every target takes the copy: seq is new on each (duplicate) and no
+   queue is full (overloaded). All or nothing. */
+static int
+s_pub_admit (ab_broker_t *self, s_pub_t *pub)
+{
+    const char *from = pub->inst->agent->name;
+    const json_t *seq = json_object_get (pub->header, "seq");
+    for (size_t i = 0; i < pub->target_count; i++) {
+        s_queue_t *queue = pub->targets[i];
+        int64_t last;
+        if (seq &&
+            ab_store_get_seq (self->store, from, queue->key, &last) == 0 &&
+            json_integer_value (seq) <= last) {
+            pub->code = R_DUPLICATE;
+            snprintf (pub->why, sizeof pub->why,
+                      "seq %" JSON_INTEGER_FORMAT
+                      " is not greater than %" PRId64
+                      ", the last accepted on %s",
+                      json_integer_value (seq), last, queue->key);
+            return -1;
+        }
+        if ((int64_t)queue->pending >= queue->edge->queue_limit) {
+            pub->code = R_OVERLOADED;
+            snprintf (pub->why, sizeof pub->why,
+                      "queue %s is full (%" PRId64 " copies)", queue->key,
+                      queue->edge->queue_limit);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Finds the target queues: all or nothing (unroutable, version,
    duplicate, overloaded). */
 static int
@@ -1286,30 +1328,7 @@ s_pub_route (ab_broker_t *self, s_pub_t *pub)
               pub->version, pub->type, from);
     if (pub->target_count == 0)
         return -1;
-    const json_t *seq = json_object_get (pub->header, "seq");
-    for (size_t i = 0; i < pub->target_count; i++) {
-        s_queue_t *queue = pub->targets[i];
-        int64_t last;
-        if (seq &&
-            ab_store_get_seq (self->store, from, queue->key, &last) == 0 &&
-            json_integer_value (seq) <= last) {
-            pub->code = R_DUPLICATE;
-            snprintf (pub->why, sizeof pub->why,
-                      "seq %" JSON_INTEGER_FORMAT
-                      " is not greater than %" PRId64
-                      ", the last accepted on %s",
-                      json_integer_value (seq), last, queue->key);
-            return -1;
-        }
-        if ((int64_t)queue->pending >= queue->edge->queue_limit) {
-            pub->code = R_OVERLOADED;
-            snprintf (pub->why, sizeof pub->why,
-                      "queue %s is full (%" PRId64 " copies)", queue->key,
-                      queue->edge->queue_limit);
-            return -1;
-        }
-    }
-    return 0;
+    return s_pub_admit (self, pub);
 }
 
 static s_message_t *

@@ -630,6 +630,58 @@ START_TEST (test_two_brokers_and_durable_refused)
 }
 END_TEST
 
+/* A filter plugin built by the filter area (contrib/filters). */
+static char *
+s_plugin (const char *name)
+{
+    const char *builddir = getenv ("AB_BUILDDIR");
+    return zsys_sprintf ("%s/%s.so", builddir ? builddir : ".", name);
+}
+
+START_TEST (test_filter_pipeline)
+{
+    /* the redact example plugin rewrites; the schema entry only sets its
+       option (the schema stage is always first) */
+    char *redact = s_plugin ("contrib/filters/.libs/redact");
+    json_t *filters = json_pack ("[{s:s}, {s:s, s:[s]}]", "name", "schema",
+                                 "plugin", redact, "fields", "secret");
+    h_broker_t b = h_start_filtered ("topology.yaml", 1000, 4096, filters);
+    zsock_t *producer = h_agent (&b, "producer", 0);
+    zsock_t *sink = h_agent (&b, "sink", 0);
+    h_publish (producer, "{\"type\":\"test.plain\"}",
+               "{\"secret\":\"hunter2\",\"x\":1}", 1);
+    h_msg_t *msg = h_deliver (sink, "test.plain", 1);
+    char *payload = zmsg_popstr (msg->body);
+    json_t *json = json_loads (payload, 0, NULL);
+    ck_assert_str_eq (json_string_value (json_object_get (json, "secret")),
+                      "[redacted]");
+    ck_assert_int_eq (json_integer_value (json_object_get (json, "x")), 1);
+    json_decref (json);
+    free (payload);
+    h_msg_destroy (&msg);
+    zsock_destroy (&producer);
+    zsock_destroy (&sink);
+    h_stop (&b);
+    json_decref (filters);
+    /* a plugin of another ABI version: the broker does not start */
+    char *bad = s_plugin ("tests/fixtures/filter/.libs/bad_abi");
+    filters = json_pack ("[{s:s}]", "plugin", bad);
+    char *topology = h_fixture ("topology.yaml");
+    ab_broker_config_t config = {.endpoint = "tcp://127.0.0.1:*",
+                                 .topology = topology,
+                                 .filters = filters};
+    ab_diag_t *diag = ab_diag_new ();
+    ck_assert_ptr_null (ab_broker_new (&config, diag));
+    ck_assert_uint_ge (ab_diag_count (diag), 1);
+    ck_assert_ptr_nonnull (strstr (ab_diag_text (diag, 0), "bad_abi"));
+    ab_diag_destroy (&diag);
+    json_decref (filters);
+    free (topology);
+    free (bad);
+    free (redact);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -652,6 +704,7 @@ main (void)
     tcase_add_test (tcase, test_garbage_flood);
     tcase_add_test (tcase, test_reload);
     tcase_add_test (tcase, test_two_brokers_and_durable_refused);
+    tcase_add_test (tcase, test_filter_pipeline);
     suite_add_tcase (suite, tcase);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
