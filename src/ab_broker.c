@@ -954,18 +954,6 @@ s_heartbeat_check (ab_broker_t *self, s_instance_t *inst)
     s_instance_gone (self, inst, true);
 }
 
-/* The identity seam: which agent a HELLO may speak for. Today the agent
-   it names, if the topology has it; with CURVE, the key behind the
-   routing id will have to match. Returns -1 when allowed. */
-static int
-s_identify (ab_broker_t *self, zmq_msg_t *routing_id, const char *agent)
-{
-    (void)routing_id;
-    if (ab_topology_agent_index (self->gen->topology, agent) < 0)
-        return E_UNKNOWN_AGENT;
-    return -1;
-}
-
 /* ---------------------------------------------------------------------
    Header fields */
 
@@ -1607,24 +1595,49 @@ s_on_bye (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
 /* ---------------------------------------------------------------------
    HELLO */
 
+/* The identity seam: from a connection (its routing id) and its HELLO
+   header to the agent it may speak for. Today the agent the header
+   names, if the topology has it; with CURVE, the key behind the routing
+   id will decide (and E_UNAUTHORIZED is the answer when it disagrees).
+   Returns -1 with *agent_p set (borrowed from the header), or an ERROR
+   code. */
+static int
+s_identify (ab_broker_t *self, zmq_msg_t *routing_id, const json_t *hello,
+            const char **agent_p)
+{
+    (void)routing_id;
+    const char *agent = s_string_field (hello, "agent");
+    if (!agent)
+        return E_PROTOCOL;
+    if (ab_topology_agent_index (self->gen->topology, agent) < 0)
+        return E_UNKNOWN_AGENT;
+    *agent_p = agent;
+    return -1;
+}
+
 static void
 s_on_hello (ab_broker_t *self, zmq_msg_t *routing_id, const char *key,
             s_instance_t *old, ab_proto_t *proto)
 {
     json_t *header = ab_proto_header (proto);
-    const char *agent = s_string_field (header, "agent");
     const json_t *credit = json_object_get (header, "credit");
     const json_t *name = json_object_get (header, "instance");
-    if (!agent || (credit && (!json_is_integer (credit) ||
-                              json_integer_value (credit) < 1))) {
+    if (credit &&
+        (!json_is_integer (credit) || json_integer_value (credit) < 1)) {
         s_error (self, routing_id, E_PROTOCOL,
-                 "HELLO needs 'agent' (string) and 'credit' (integer >= 1)");
+                 "HELLO: 'credit' must be an integer >= 1");
         return;
     }
-    int refused = s_identify (self, routing_id, agent);
+    const char *agent = NULL;
+    int refused = s_identify (self, routing_id, header, &agent);
+    if (refused == E_PROTOCOL) {
+        s_error (self, routing_id, E_PROTOCOL, "HELLO needs 'agent', a string");
+        return;
+    }
     if (refused >= 0) {
         s_error (self, routing_id, (s_error_t)refused,
-                 "agent '%s' is not in topology %s", agent,
+                 "agent '%s' is not allowed in topology %s",
+                 s_string_field (header, "agent"),
                  ab_topology_id (self->gen->topology));
         return;
     }
