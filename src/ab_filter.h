@@ -133,8 +133,12 @@ size_t ab_pipeline_size (const ab_pipeline_t *self);
 
 /* Runs every stage over `msg` (borrowed; its payload fields are the
    original ones). Fills *result (which must be clear). Returns 0 when
-   every stage passed or rewrote (see result->payload), AB_EREJECTED when
-   a stage rejected (see result), AB_ENOMEM. A NULL pipeline passes. */
+   every stage passed or rewrote (result->payload/payload_text hold the
+   final payload when some stage rewrote it, else NULL: use the
+   original), or AB_EREJECTED when a stage rejected (result->code,
+   message, stage, errors; a payload left from an earlier rewrite is to
+   be ignored). A stage that fails (out of memory included) is a reject
+   with code "filter". A NULL pipeline passes. */
 int ab_pipeline_run (ab_pipeline_t *self, const ab_filter_message_t *msg,
                      ab_filter_result_t *result);
 

@@ -182,10 +182,11 @@ s_rate_limit_apply (void *state, const ab_filter_message_t *msg,
 {
     s_rate_limit_t *self = state;
     int64_t now = s_now (self);
-    s_bucket_t *bucket = zhashx_lookup (self->buckets, msg->from);
+    const char *from = msg->from ? msg->from : "";
+    s_bucket_t *bucket = zhashx_lookup (self->buckets, from);
     if (!bucket) {
         bucket = malloc (sizeof *bucket);
-        if (!bucket || zhashx_insert (self->buckets, msg->from, bucket) != 0) {
+        if (!bucket || zhashx_insert (self->buckets, from, bucket) != 0) {
             free (bucket);
             return AB_ENOMEM;
         }
@@ -203,8 +204,8 @@ s_rate_limit_apply (void *state, const ab_filter_message_t *msg,
     verdict->action = AB_FILTER_REJECT;
     verdict->code = "overloaded";
     snprintf (verdict->message, sizeof verdict->message,
-              "rate limited: agent '%s' is over %g messages/s (burst %g)",
-              msg->from, self->rate, self->burst);
+              "rate limited: agent '%s' is over %g messages/s (burst %g)", from,
+              self->rate, self->burst);
     return 0;
 }
 

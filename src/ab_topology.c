@@ -1506,12 +1506,20 @@ ab_topology_dot (const ab_topology_t *self)
     return text;
 }
 
+static const char *
+s_plural (size_t count)
+{
+    return count == 1 ? "" : "s";
+}
+
 char *
 ab_topology_summary (const ab_topology_t *self)
 {
     assert (self);
-    return zsys_sprintf ("%s: %zu agents, %zu edges, %zu types, %zu schema "
-                         "versions",
-                         self->id, self->agent_count, self->edge_count,
-                         zhashx_size (self->types), self->version_count);
+    size_t types = zhashx_size (self->types);
+    return zsys_sprintf (
+        "%s: %zu agent%s, %zu edge%s, %zu type%s, %zu schema version%s",
+        self->id, self->agent_count, s_plural (self->agent_count),
+        self->edge_count, s_plural (self->edge_count), types, s_plural (types),
+        self->version_count, s_plural (self->version_count));
 }

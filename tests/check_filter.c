@@ -443,7 +443,7 @@ END_TEST
 
 START_TEST (test_bad_abi_and_missing_plugin)
 {
-    char *path = s_module ("tests/fixtures/filter", "bad_abi.so");
+    char *path = s_module ("tests", "filter_bad_abi.so");
     char *config = NULL;
     ck_assert_int_ge (asprintf (&config,
                                 "[{\"plugin\":\"%s\"},"

@@ -485,6 +485,89 @@ START_TEST (test_names)
 }
 END_TEST
 
+/* An implementation whose every operation must not be reached: proves
+   the wrappers check arguments before calling the ops. */
+static int s_destroyed;
+
+static void
+s_never_destroy (void *impl)
+{
+    s_destroyed++;
+}
+
+static int
+s_never_commit (void *impl)
+{
+    ck_abort_msg ("commit called outside a batch");
+    return 0;
+}
+
+static int
+s_never_put_message (void *impl, const ab_message_t *message)
+{
+    ck_abort_msg ("put_message called with a bad message");
+    return 0;
+}
+
+static int
+s_never_put_copy (void *impl, const ab_copy_t *copy)
+{
+    ck_abort_msg ("put_copy called with a bad copy");
+    return 0;
+}
+
+static int
+s_never_dead_letter (void *impl, uint64_t copy_id, ab_dead_reason_t reason,
+                     int64_t at_ms)
+{
+    ck_abort_msg ("dead_letter called with a bad reason");
+    return 0;
+}
+
+static int
+s_never_get_seq (void *impl, const char *producer, const char *edge_key,
+                 int64_t *seq_p)
+{
+    ck_abort_msg ("get_seq called without an edge key");
+    return 0;
+}
+
+START_TEST (test_custom_ops_checked_by_wrappers)
+{
+    ab_store_ops_t ops = {.name = "never",
+                          .durable = true,
+                          .destroy = s_never_destroy,
+                          .commit = s_never_commit,
+                          .put_message = s_never_put_message,
+                          .put_copy = s_never_put_copy,
+                          .dead_letter = s_never_dead_letter,
+                          .get_seq = s_never_get_seq};
+    s_destroyed = 0;
+    ab_store_t *store = ab_store_new (&ops, NULL);
+    ck_assert_str_eq (ab_store_name (store), "never");
+    ck_assert (ab_store_durable (store));
+    ck_assert_int_eq (ab_store_commit (store), AB_ESTATE);
+    ck_assert_int_eq (ab_store_put_message (store, NULL), AB_EINVAL);
+    ab_copy_t copy = s_copy (1, 1);
+    copy.state = AB_COPY_DEAD;
+    ck_assert_int_eq (ab_store_put_copy (store, &copy), AB_EINVAL);
+    copy = s_copy (1, 0);
+    ck_assert_int_eq (ab_store_put_copy (store, &copy), AB_EINVAL);
+    copy = s_copy (1, 1);
+    copy.edge_key = NULL;
+    ck_assert_int_eq (ab_store_put_copy (store, &copy), AB_EINVAL);
+    copy = s_copy (1, 1);
+    copy.attempts = -1;
+    ck_assert_int_eq (ab_store_put_copy (store, &copy), AB_EINVAL);
+    ck_assert_int_eq (ab_store_dead_letter (store, 1, (ab_dead_reason_t)7, 0),
+                      AB_EINVAL);
+    int64_t seq;
+    ck_assert_int_eq (ab_store_get_seq (store, "a", NULL, &seq), AB_EINVAL);
+    ab_store_destroy (&store);
+    ck_assert_int_eq (s_destroyed, 1);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -501,6 +584,7 @@ main (void)
     tcase_add_test (tc, test_seq_state);
     tcase_add_test (tc, test_recover);
     tcase_add_test (tc, test_names);
+    tcase_add_test (tc, test_custom_ops_checked_by_wrappers);
     suite_add_tcase (suite, tc);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
