@@ -20,10 +20,12 @@
 Run as a script it serves the shell scripts that start brokers:
 ``demo_common.py free-port`` prints a free TCP port on 127.0.0.1 and
 ``demo_common.py wait ENDPOINT SECONDS`` exits 0 once the broker there
-answers, 1 if it does not in time.
+answers, 1 if it does not in time; ``demo_common.py counters LOG`` prints
+the counters agentbusd logged when it stopped, as one line.
 """
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -171,14 +173,50 @@ class Collector(threading.Thread):
             bus.close(bye=True)
 
 
+def broker_counters(log_path):
+    """One line from the counters agentbusd logs when it stops (its own
+    account of the run), or None when the log has none."""
+    counters = None
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            at = line.find("counters: {")
+            if at >= 0:
+                try:
+                    counters = json.loads(line[at + len("counters: "):])
+                except ValueError:
+                    pass
+    if not isinstance(counters, dict):
+        return None
+
+    def nonzero(group):
+        value = counters.get(group)
+        if not isinstance(value, dict):
+            return "none"
+        parts = ["%s %s" % (k, v) for k, v in sorted(value.items()) if v]
+        return ", ".join(parts) or "none"
+
+    fields = ["%s %s" % (k.replace("_", " "), counters[k])
+              for k in ("published", "requests", "replies", "delivered",
+                        "redelivered", "acked", "nacked", "ack_timeouts",
+                        "attachment_bytes", "attachment_bytes_copied")
+              if k in counters]
+    return "broker counters: %s; rejected: %s; dead-lettered: %s" % (
+        ", ".join(fields), nonzero("rejected"), nonzero("dead_lettered"))
+
+
 def main(argv):
     if len(argv) == 2 and argv[1] == "free-port":
         print(free_port())
         return 0
     if len(argv) == 4 and argv[1] == "wait":
         return 0 if wait_ready(argv[2], float(argv[3])) else 1
+    if len(argv) == 3 and argv[1] == "counters":
+        line = broker_counters(argv[2])
+        if line is not None:
+            print(line)
+        return 0
     sys.stderr.write("usage: demo_common.py free-port | "
-                     "wait ENDPOINT SECONDS\n")
+                     "wait ENDPOINT SECONDS | counters BROKER-LOG\n")
     return 2
 
 

@@ -180,6 +180,7 @@ class Planned:
         self.result = None              # "accepted" or the REJECT code
         self.routed = None              # OK's routed count
         self.errors = []                # REJECT errors
+        self.message = ""               # REJECT message
 
 
 def plan(run):
@@ -286,7 +287,8 @@ def publish_all(endpoint, planned):
                                  attachments=p.attachments)
                 p.result, p.routed = "accepted", ok.get("routed")
             except agentbus.Rejected as rej:
-                p.result, p.errors = rej.code, rej.errors
+                p.result, p.errors, p.message = rej.code, rej.errors, \
+                    rej.message
         return bus.topology
     finally:
         bus.close(bye=True)
@@ -363,10 +365,14 @@ def summarize(args, topology, edges, planned, consumers, expect, elapsed):
     for reason_, n in sorted(reasons.items()):
         out.write("  %-32s %d\n" % (reason_, n))
     for p in sorted(rejected, key=lambda p: p.id):
-        first = p.errors[0] if p.errors else {}
-        out.write("    %-26s -> %s %s\n" % (
-            p.kind or "(a valid message!)", p.result,
-            first.get("path", "") if first else ""))
+        if p.errors:
+            first = p.errors[0]
+            where = "%s at %s" % (first.get("keyword"),
+                                  first.get("path") or "(root)")
+        else:
+            where = p.message
+        out.write("    %-26s -> %s: %s\n" % (
+            p.kind or "(a valid message!)", p.result, where))
     for name in sorted(consumers):
         c = consumers[name]
         versions = ", ".join("%d v%s" % (n, v)
