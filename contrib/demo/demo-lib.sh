@@ -16,6 +16,17 @@ ab_find_python () {
     return 1
 }
 
+# ab_cleanup: the EXIT trap of the scripts that source this file: kills a
+# broker still running (the script was interrupted) and removes $tmp.
+ab_cleanup () {
+    if [ -n "${broker_pid:-}" ] && kill -0 "$broker_pid" 2>/dev/null; then
+        kill -KILL "$broker_pid" 2>/dev/null
+    fi
+    [ -n "${tmp:-}" ] && rm -rf "$tmp"
+}
+trap ab_cleanup EXIT
+trap 'exit 130' INT TERM
+
 # ab_start_broker LOGFILE: starts agentbusd on the example topology on a
 # free port and waits until it answers PING; sets $broker_pid and
 # $endpoint.  A port taken between the probe and the bind is retried.
@@ -54,6 +65,7 @@ ab_stop_broker () {
     fi
     wait "$broker_pid"
     broker_status=$?
+    broker_pid=
 }
 
 # ab_run_demo SCRIPT [ARGS...]: runs one demo against $endpoint, bounded
@@ -84,7 +96,6 @@ ab_demo_test () {
     demo=$1
     shift
     tmp=$(mktemp -d) || exit 99
-    trap 'rm -rf "$tmp"' EXIT
     ab_start_broker "$tmp/agentbusd.log" || exit 1
     fail=0
     run=1

@@ -17,7 +17,6 @@ if [ ! -x "$builddir/agentbusd" ]; then
 fi
 ab_find_python || exit 1
 tmp=$(mktemp -d) || exit 1
-trap 'rm -rf "$tmp"' EXIT
 
 echo "agentbus demo: $("$builddir/agentbus" check "$srcdir/conf/topology.yaml")"
 ab_start_broker "$tmp/agentbusd.log" || exit 1

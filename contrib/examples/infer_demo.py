@@ -84,11 +84,13 @@ def replica(args):
         sys.stdout.write(json.dumps(fields) + "\n")
         sys.stdout.flush()
 
+    parent = os.getppid()
     bus = agentbus.Agent(args.endpoint, "llm", credit=1,
                          instance=args.replica)
     report("ready")
     try:
-        while not stop:
+        # a replica whose demo died (reparented) stops too
+        while not stop and os.getppid() == parent:
             d = bus.receive(timeout_ms=50)
             if d is None:
                 continue
@@ -215,7 +217,7 @@ class Outcome:
             self.tokens == self.expected
 
 
-def frontend(endpoint, work, outcomes, timeout_ms, errors):
+def frontend(endpoint, work, timeout_ms, errors):
     """One frontend instance: sends the requests it takes from ``work``,
     one at a time, and records each outcome."""
     try:
@@ -238,7 +240,6 @@ def frontend(endpoint, work, outcomes, timeout_ms, errors):
                 o.latency = time.monotonic() - started
             except agentbus.AgentbusError as exc:
                 o.error = exc
-            outcomes.append(o)
     finally:
         bus.close(bye=True)
 
@@ -278,10 +279,10 @@ def run(args):
         o = Outcome("%s-%02d" % (run_id, i), PROMPTS[i % len(PROMPTS)])
         planned.append(o)
         work.put(o)
-    outcomes, errors = [], []
+    errors = []
     replicas.t0 = time.monotonic()
     threads = [threading.Thread(target=frontend, daemon=True,
-                                args=(args.endpoint, work, outcomes,
+                                args=(args.endpoint, work,
                                       args.timeout_ms, errors))
                for _ in range(args.frontends)]
     for t in threads:
