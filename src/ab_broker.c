@@ -49,6 +49,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,9 @@ typedef struct {
     s_request_t *request;        /* for REQ copies, else NULL */
     json_t *dead;                /* {reason, original} of a dead-letter
                                     delivery, else NULL */
+    zmq_msg_t *body;             /* frames 3... when an edge stage rewrote the
+                                    payload, else NULL (the message's are sent) */
+    size_t body_count;           /* entries in body */
 } s_copy_t;
 
 struct _s_instance_t {
@@ -256,14 +260,15 @@ struct _s_agent_t {
 };
 
 struct _s_queue_t {
-    const ab_edge_t *edge; /* the edge, or NULL for a dead-letter queue */
-    char *key;             /* "from->to:type" (or "dead_letter->agent") */
-    s_generation_t *gen;   /* the topology generation it belongs to */
-    s_agent_t *agent;      /* consumer */
-    void *agent_handle;    /* in agent->queues */
-    bool strict;           /* ordering: strict */
-    zlistx_t *ready;       /* s_copy_t *: see the design note */
-    size_t pending;        /* copies not done (queue_limit) */
+    const ab_edge_t *edge;  /* the edge, or NULL for a dead-letter queue */
+    char *key;              /* "from->to:type" (or "dead_letter->agent") */
+    s_generation_t *gen;    /* the topology generation it belongs to */
+    s_agent_t *agent;       /* consumer */
+    void *agent_handle;     /* in agent->queues */
+    bool strict;            /* ordering: strict */
+    zlistx_t *ready;        /* s_copy_t *: see the design note */
+    size_t pending;         /* copies not done (queue_limit) */
+    ab_pipeline_t *filters; /* the edge's own stages, or NULL */
 };
 
 struct _s_generation_t {
@@ -370,13 +375,31 @@ s_queue_destroy (s_queue_t **queue_p)
     assert (queue->pending == 0);
     zlistx_delete (queue->agent->queues, queue->agent_handle);
     zlistx_destroy (&queue->ready);
+    ab_pipeline_destroy (&queue->filters);
     free (queue->key);
     free (queue);
     *queue_p = NULL;
 }
 
+static void s_generation_destroy (s_generation_t **gen_p);
+
+/* The edge's own `filters:` stages, run after the broker-wide ones. */
+static int
+s_edge_filters (s_queue_t *queue, const char *path, ab_diag_t *diag)
+{
+    if (!queue->edge->filters)
+        return 0;
+    ab_filter_env_t env = {.file = path};
+    queue->filters =
+        ab_pipeline_new_from_config (queue->edge->filters, &env, diag);
+    return queue->filters ? 0 : AB_EINVAL;
+}
+
+/* A generation for a loaded topology (taken). NULL when an edge's filter
+   stages cannot be built (reasons in diag). */
 static s_generation_t *
-s_generation_new (ab_broker_t *self, ab_topology_t **topology_p)
+s_generation_new (ab_broker_t *self, ab_topology_t **topology_p,
+                  ab_diag_t *diag)
 {
     s_generation_t *gen = calloc (1, sizeof *gen);
     assert (gen);
@@ -389,13 +412,18 @@ s_generation_new (ab_broker_t *self, ab_topology_t **topology_p)
     assert (gen->queues && gen->dead_queues);
     for (size_t i = 0; i < agents; i++)
         s_agent_require (self, ab_topology_agent_name (gen->topology, i));
+    int rc = 0;
     for (size_t i = 0; i < edges; i++) {
         const ab_edge_t *edge = ab_topology_edge (gen->topology, i);
         char *key = ab_store_edge_key (edge->from, edge->to, edge->type);
         assert (key);
         gen->queues[i] = s_queue_new (self, gen, edge, edge->to, key);
         free (key);
+        if (s_edge_filters (gen->queues[i], self->topology_path, diag))
+            rc = AB_EINVAL;
     }
+    if (rc)
+        s_generation_destroy (&gen);
     return gen;
 }
 
@@ -622,6 +650,7 @@ s_copy_forget (ab_broker_t *self, s_copy_t *copy, bool stored)
         ab_store_del_copy (self->store, copy->id);
     s_request_destroy (self, &copy->request);
     json_decref (copy->dead);
+    ab_frames_free (copy->body, copy->body_count);
     s_message_unref (&copy->message);
     free (copy->last_instance);
     s_queue_t *queue = copy->queue;
@@ -702,8 +731,9 @@ s_deliver (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst)
 {
     copy->attempts++;
     int rc = s_send (self, &inst->routing_id, AB_CMD_DELIVER,
-                     s_deliver_header (copy), copy->message->body,
-                     copy->message->body_count);
+                     s_deliver_header (copy),
+                     copy->body ? copy->body : copy->message->body,
+                     copy->body ? copy->body_count : copy->message->body_count);
     if (rc) {
         copy->attempts--;
         return false;
@@ -924,18 +954,6 @@ s_heartbeat_check (ab_broker_t *self, s_instance_t *inst)
     s_instance_gone (self, inst, true);
 }
 
-/* The identity seam: which agent a HELLO may speak for. Today the agent
-   it names, if the topology has it; with CURVE, the key behind the
-   routing id will have to match. Returns -1 when allowed. */
-static int
-s_identify (ab_broker_t *self, zmq_msg_t *routing_id, const char *agent)
-{
-    (void)routing_id;
-    if (ab_topology_agent_index (self->gen->topology, agent) < 0)
-        return E_UNKNOWN_AGENT;
-    return -1;
-}
-
 /* ---------------------------------------------------------------------
    Header fields */
 
@@ -944,15 +962,22 @@ typedef struct {
     const char *name; /* header key */
     json_type type;   /* JSON_STRING or JSON_INTEGER */
     int64_t min;      /* integers: smallest allowed */
-    size_t max_bytes; /* strings: longest allowed; 0 = any */
+    int64_t max;      /* integers: largest; strings: most bytes */
 } s_field_t;
+
+/* Ten years in milliseconds: durations beyond it are mistakes, and the
+   bound keeps `now + duration` far from overflow. */
+#define S_MAX_MS ((int64_t)10 * 366 * 24 * 3600 * 1000)
 
 /* PUB and REQ header fields (protocol §3). */
 static const s_field_t s_pub_fields[] = {
-    {"type", JSON_STRING, 0, 128},      {"version", JSON_INTEGER, 1, 0},
-    {"id", JSON_STRING, 0, 128},        {"seq", JSON_INTEGER, 0, 0},
-    {"ttl_ms", JSON_INTEGER, 0, 0},     {"traceparent", JSON_STRING, 0, 256},
-    {"timeout_ms", JSON_INTEGER, 1, 0},
+    {"type", JSON_STRING, 0, 128},
+    {"version", JSON_INTEGER, 1, INT_MAX},
+    {"id", JSON_STRING, 0, 128},
+    {"seq", JSON_INTEGER, 0, INT64_MAX},
+    {"ttl_ms", JSON_INTEGER, 0, S_MAX_MS},
+    {"traceparent", JSON_STRING, 0, 256},
+    {"timeout_ms", JSON_INTEGER, 1, S_MAX_MS},
 };
 
 /* Checks the fields of `header` named in `fields`. Returns 0, or -1 with
@@ -962,27 +987,29 @@ s_check_fields (const json_t *header, const s_field_t *fields, size_t count,
                 char *why, size_t why_size)
 {
     for (size_t i = 0; i < count; i++) {
-        const json_t *value = json_object_get (header, fields[i].name);
+        const s_field_t *field = &fields[i];
+        const json_t *value = json_object_get (header, field->name);
         if (!value)
             continue;
-        if (fields[i].type == JSON_STRING &&
-            (!json_is_string (value) ||
-             (fields[i].max_bytes &&
-              json_string_length (value) > fields[i].max_bytes))) {
+        bool good = field->type == JSON_STRING
+                        ? json_is_string (value) &&
+                              (int64_t)json_string_length (value) <= field->max
+                        : json_is_integer (value) &&
+                              json_integer_value (value) >= field->min &&
+                              json_integer_value (value) <= field->max;
+        if (good)
+            continue;
+        if (field->type == JSON_STRING)
             snprintf (why, why_size,
-                      "header '%s' must be a string of at most "
-                      "%zu bytes",
-                      fields[i].name, fields[i].max_bytes);
-            return -1;
-        }
-        if (fields[i].type == JSON_INTEGER &&
-            (!json_is_integer (value) ||
-             json_integer_value (value) < fields[i].min)) {
+                      "header '%s' must be a string of at most %" PRId64
+                      " bytes",
+                      field->name, field->max);
+        else
             snprintf (why, why_size,
-                      "header '%s' must be an integer >= %" PRId64,
-                      fields[i].name, fields[i].min);
-            return -1;
-        }
+                      "header '%s' must be an integer from %" PRId64
+                      " to %" PRId64,
+                      field->name, field->min, field->max);
+        return -1;
     }
     return 0;
 }
@@ -1037,6 +1064,8 @@ typedef struct {
     s_reject_t code;     /* why it was rejected */
     char why[512];       /* REJECT message */
     json_t *errors;      /* REJECT errors (owned) or NULL */
+    char **rewrites;     /* per target: payload rewritten by the edge's
+                            stages, or NULL (owned) */
 } s_pub_t;
 
 /* Parses the payload and runs the §8 attachment check and the schema.
@@ -1120,10 +1149,12 @@ s_reject_code (const char *name)
     return R_FILTER;
 }
 
-/* The configured stages after the schema stage. A rewrite replaces the
-   payload frame (the only bytes the broker ever re-creates). */
+/* Runs one pipeline over the PUB (`edge`: the edge key for an edge's own
+   stages, NULL for the broker-wide ones). On reject fills pub's code,
+   reason and errors and returns -1. */
 static int
-s_pub_filter (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
+s_run_pipeline (ab_pipeline_t *pipeline, s_pub_t *pub, ab_proto_t *proto,
+                const char *edge, ab_filter_result_t *result)
 {
     zmq_msg_t *body = ab_proto_body (proto);
     size_t count = ab_proto_body_count (proto);
@@ -1136,7 +1167,7 @@ s_pub_filter (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     ab_filter_message_t message = {pub->type,
                                    pub->version,
                                    pub->inst->agent->name,
-                                   NULL,
+                                   edge,
                                    pub->header,
                                    pub->payload,
                                    zmq_msg_data (body),
@@ -1144,22 +1175,110 @@ s_pub_filter (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
                                    count - 1,
                                    sizes,
                                    data};
+    if (ab_pipeline_run (pipeline, &message, result) == 0)
+        return 0;
+    pub->code = s_reject_code (result->code);
+    snprintf (pub->why, sizeof pub->why, "%s%s%s",
+              result->stage ? result->stage : "", result->stage ? ": " : "",
+              result->message[0] ? result->message : "rejected by filter");
+    pub->errors = json_incref (result->errors);
+    return -1;
+}
+
+/* The configured stages after the schema stage. A rewrite replaces the
+   payload frame (the only bytes the broker ever re-creates). */
+static int
+s_pub_filter (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
+{
     ab_filter_result_t result = AB_FILTER_RESULT_INIT;
-    int rc = ab_pipeline_run (self->pipeline, &message, &result);
+    int rc = s_run_pipeline (self->pipeline, pub, proto, NULL, &result);
     if (rc == 0 && result.payload_text) {
+        zmq_msg_t *body = ab_proto_body (proto);
         zmq_msg_close (&body[0]);
         zmq_msg_init_size (&body[0], result.payload_size);
         memcpy (zmq_msg_data (&body[0]), result.payload_text,
                 result.payload_size);
-    }
-    if (rc) {
-        pub->code = s_reject_code (result.code);
-        snprintf (pub->why, sizeof pub->why, "%s",
-                  result.message[0] ? result.message : "rejected by filter");
-        pub->errors = json_incref (result.errors);
+        json_decref (pub->payload);
+        pub->payload = json_incref (result.payload);
     }
     ab_filter_result_clear (&result);
-    return rc ? -1 : 0;
+    return rc;
+}
+
+/* Each target edge's own stages. Any reject rejects the whole PUB (all
+   or nothing, as for overloaded); a rewrite applies to that edge's copy
+   only. */
+static int
+s_pub_edge_filters (s_pub_t *pub, ab_proto_t *proto)
+{
+    for (size_t i = 0; i < pub->target_count; i++) {
+        s_queue_t *queue = pub->targets[i];
+        if (!queue->filters)
+            continue;
+        ab_filter_result_t result = AB_FILTER_RESULT_INIT;
+        int rc =
+            s_run_pipeline (queue->filters, pub, proto, queue->key, &result);
+        if (rc == 0 && result.payload_text) {
+            if (!pub->rewrites)
+                pub->rewrites = calloc (pub->target_count, sizeof (char *));
+            assert (pub->rewrites);
+            pub->rewrites[i] =
+                strndup (result.payload_text, result.payload_size);
+        }
+        ab_filter_result_clear (&result);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A copy's own frames: the edge's rewritten payload and shared
+   attachments. */
+static void
+s_copy_rewrite (s_copy_t *copy, const char *payload)
+{
+    s_message_t *message = copy->message;
+    copy->body_count = message->body_count;
+    copy->body = calloc (copy->body_count, sizeof (zmq_msg_t));
+    assert (copy->body);
+    zmq_msg_init_size (&copy->body[0], strlen (payload));
+    memcpy (zmq_msg_data (&copy->body[0]), payload, strlen (payload));
+    for (size_t i = 1; i < copy->body_count; i++) {
+        zmq_msg_init (&copy->body[i]);
+        zmq_msg_copy (&copy->body[i], &message->body[i]);
+    }
+}
+
+/* Every target takes the copy: seq is new on each (duplicate) and no
+   queue is full (overloaded). All or nothing. */
+static int
+s_pub_admit (ab_broker_t *self, s_pub_t *pub)
+{
+    const char *from = pub->inst->agent->name;
+    const json_t *seq = json_object_get (pub->header, "seq");
+    for (size_t i = 0; i < pub->target_count; i++) {
+        s_queue_t *queue = pub->targets[i];
+        int64_t last;
+        if (seq &&
+            ab_store_get_seq (self->store, from, queue->key, &last) == 0 &&
+            json_integer_value (seq) <= last) {
+            pub->code = R_DUPLICATE;
+            snprintf (pub->why, sizeof pub->why,
+                      "seq %" JSON_INTEGER_FORMAT
+                      " is not greater than %" PRId64
+                      ", the last accepted on %s",
+                      json_integer_value (seq), last, queue->key);
+            return -1;
+        }
+        if ((int64_t)queue->pending >= queue->edge->queue_limit) {
+            pub->code = R_OVERLOADED;
+            snprintf (pub->why, sizeof pub->why,
+                      "queue %s is full (%" PRId64 " copies)", queue->key,
+                      queue->edge->queue_limit);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Finds the target queues: all or nothing (unroutable, version,
@@ -1197,30 +1316,7 @@ s_pub_route (ab_broker_t *self, s_pub_t *pub)
               pub->version, pub->type, from);
     if (pub->target_count == 0)
         return -1;
-    const json_t *seq = json_object_get (pub->header, "seq");
-    for (size_t i = 0; i < pub->target_count; i++) {
-        s_queue_t *queue = pub->targets[i];
-        int64_t last;
-        if (seq &&
-            ab_store_get_seq (self->store, from, queue->key, &last) == 0 &&
-            json_integer_value (seq) <= last) {
-            pub->code = R_DUPLICATE;
-            snprintf (pub->why, sizeof pub->why,
-                      "seq %" JSON_INTEGER_FORMAT
-                      " is not greater than %" PRId64
-                      ", the last accepted on %s",
-                      json_integer_value (seq), last, queue->key);
-            return -1;
-        }
-        if ((int64_t)queue->pending >= queue->edge->queue_limit) {
-            pub->code = R_OVERLOADED;
-            snprintf (pub->why, sizeof pub->why,
-                      "queue %s is full (%" PRId64 " copies)", queue->key,
-                      queue->edge->queue_limit);
-            return -1;
-        }
-    }
-    return 0;
+    return s_pub_admit (self, pub);
 }
 
 static s_message_t *
@@ -1308,6 +1404,8 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
         s_copy_t *copy = s_copy_new (self, queue, queue->edge, message);
         if (pub->request)
             copy->request = s_request_new (self, pub, copy);
+        if (pub->rewrites && pub->rewrites[i])
+            s_copy_rewrite (copy, pub->rewrites[i]);
         s_copy_ready (copy, false);
         s_mark (self, queue->agent);
         if (message->has_seq)
@@ -1333,7 +1431,8 @@ s_on_publish (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
     json_t *echo = json_object_get (pub.header, "id");
     pub.echo = json_is_string (echo) ? echo : NULL;
     if (s_pub_validate (self, &pub, proto) == 0 &&
-        s_pub_filter (self, &pub, proto) == 0 && s_pub_route (self, &pub) == 0)
+        s_pub_filter (self, &pub, proto) == 0 &&
+        s_pub_route (self, &pub) == 0 && s_pub_edge_filters (&pub, proto) == 0)
         s_pub_accept (self, &pub, proto);
     else {
         s_reject (self, &inst->routing_id, "id", pub.echo, pub.code, pub.errors,
@@ -1342,6 +1441,9 @@ s_on_publish (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
     }
     json_decref (pub.errors);
     json_decref (pub.payload);
+    for (size_t i = 0; pub.rewrites && i < pub.target_count; i++)
+        free (pub.rewrites[i]);
+    free (pub.rewrites);
     free (pub.targets);
 }
 
@@ -1493,24 +1595,49 @@ s_on_bye (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
 /* ---------------------------------------------------------------------
    HELLO */
 
+/* The identity seam: from a connection (its routing id) and its HELLO
+   header to the agent it may speak for. Today the agent the header
+   names, if the topology has it; with CURVE, the key behind the routing
+   id will decide (and E_UNAUTHORIZED is the answer when it disagrees).
+   Returns -1 with *agent_p set (borrowed from the header), or an ERROR
+   code. */
+static int
+s_identify (ab_broker_t *self, zmq_msg_t *routing_id, const json_t *hello,
+            const char **agent_p)
+{
+    (void)routing_id;
+    const char *agent = s_string_field (hello, "agent");
+    if (!agent)
+        return E_PROTOCOL;
+    if (ab_topology_agent_index (self->gen->topology, agent) < 0)
+        return E_UNKNOWN_AGENT;
+    *agent_p = agent;
+    return -1;
+}
+
 static void
 s_on_hello (ab_broker_t *self, zmq_msg_t *routing_id, const char *key,
             s_instance_t *old, ab_proto_t *proto)
 {
     json_t *header = ab_proto_header (proto);
-    const char *agent = s_string_field (header, "agent");
     const json_t *credit = json_object_get (header, "credit");
     const json_t *name = json_object_get (header, "instance");
-    if (!agent || (credit && (!json_is_integer (credit) ||
-                              json_integer_value (credit) < 1))) {
+    if (credit &&
+        (!json_is_integer (credit) || json_integer_value (credit) < 1)) {
         s_error (self, routing_id, E_PROTOCOL,
-                 "HELLO needs 'agent' (string) and 'credit' (integer >= 1)");
+                 "HELLO: 'credit' must be an integer >= 1");
         return;
     }
-    int refused = s_identify (self, routing_id, agent);
+    const char *agent = NULL;
+    int refused = s_identify (self, routing_id, header, &agent);
+    if (refused == E_PROTOCOL) {
+        s_error (self, routing_id, E_PROTOCOL, "HELLO needs 'agent', a string");
+        return;
+    }
     if (refused >= 0) {
         s_error (self, routing_id, (s_error_t)refused,
-                 "agent '%s' is not in topology %s", agent,
+                 "agent '%s' is not allowed in topology %s",
+                 s_string_field (header, "agent"),
                  ab_topology_id (self->gen->topology));
         return;
     }
@@ -1717,7 +1844,12 @@ s_reload (ab_broker_t *self, ab_diag_t *diag)
         return AB_EINVAL;
     }
     s_generation_t *old = self->gen;
-    self->gen = s_generation_new (self, &topology);
+    s_generation_t *gen = s_generation_new (self, &topology, diag);
+    if (!gen) {
+        self->counters[C_RELOAD_FAILURES]++;
+        return AB_EINVAL;
+    }
+    self->gen = gen;
     zlistx_add_end (self->retired, old);
     s_generation_reap (self, old);
     self->counters[C_RELOADS]++;
@@ -1920,7 +2052,7 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->pipeline = s_pipeline_new (self, config, diag);
     ab_topology_t *topology = s_load_topology (self, diag);
     if (topology)
-        self->gen = s_generation_new (self, &topology);
+        self->gen = s_generation_new (self, &topology, diag);
     if (!self->topology_path || !self->timers || !self->store ||
         !self->retired || !self->agents || !self->sessions || !self->copies ||
         !self->dirty || !self->pipeline || !self->gen ||

@@ -225,6 +225,8 @@ s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
         s_usage (stderr);
         return 2;
     }
+    if (flags[0])
+        s_set_string (&options->config, flags[0]);
     if (flags[0] && s_load_config (options, flags[0], diag))
         return 1;
     if (flags[1])
@@ -301,6 +303,7 @@ s_serve (zactor_t *actor, int signals, ab_log_t *log)
 static void
 s_options_free (s_options_t *options)
 {
+    free (options->config);
     free (options->endpoint);
     free (options->topology);
     free (options->data_dir);
@@ -311,9 +314,17 @@ int
 main (int argc, char *argv[])
 {
     zsys_handler_set (NULL);
+    /* before any thread exists (libzmq starts its I/O threads with the
+       first socket): threads inherit the mask, so only the signalfd ever
+       sees these signals */
+    int signals = s_signal_fd ();
     s_options_t options = {.log_level = AB_LOG_INFO};
     ab_diag_t *diag = ab_diag_new ();
     int status = s_parse (argc, argv, &options, diag);
+    if (status == 0 && signals < 0) {
+        ab_diag_add (diag, "agentbusd", 0, 0, "signalfd: %s", strerror (errno));
+        status = 1;
+    }
     ab_log_t *log =
         ab_log_new (stderr, options.verbose ? AB_LOG_DEBUG : options.log_level,
                     getenv ("JOURNAL_STREAM") == NULL);
@@ -332,18 +343,14 @@ main (int argc, char *argv[])
         broker = ab_broker_new (&config, diag);
         status = broker ? 0 : 1;
     }
-    int signals = status == 0 ? s_signal_fd () : -1;
-    if (status == 0 && signals < 0) {
-        ab_diag_add (diag, NULL, 0, 0, "signalfd: %s", strerror (errno));
-        status = 1;
-    }
     ab_diag_print (diag, stderr);
     if (status == 0) {
         zactor_t *actor = zactor_new (ab_broker_actor, broker);
         s_serve (actor, signals, log);
         zactor_destroy (&actor);
-        close (signals);
     }
+    if (signals >= 0)
+        close (signals);
     ab_broker_destroy (&broker);
     ab_log_destroy (&log);
     ab_diag_destroy (&diag);

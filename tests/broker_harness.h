@@ -44,9 +44,10 @@ h_fixture (const char *name)
 }
 
 /* Starts a broker on a fixture (a file name under tests/fixtures/broker/,
-   or an absolute path). */
+   or an absolute path) with a `filters:` pipeline (may be NULL). */
 static inline h_broker_t
-h_start_with (const char *topology, int64_t heartbeat_ms, size_t max_bytes)
+h_start_filtered (const char *topology, int64_t heartbeat_ms, size_t max_bytes,
+                  const json_t *filters)
 {
     char *path = topology[0] == '/' ? strdup (topology) : h_fixture (topology);
     ab_diag_t *diag = ab_diag_new ();
@@ -58,6 +59,7 @@ h_start_with (const char *topology, int64_t heartbeat_ms, size_t max_bytes)
                                  .topology = path,
                                  .heartbeat_ms = heartbeat_ms,
                                  .max_message_bytes = max_bytes,
+                                 .filters = filters,
                                  .log = self.log};
     self.broker = ab_broker_new (&config, diag);
     if (!self.broker)
@@ -68,6 +70,12 @@ h_start_with (const char *topology, int64_t heartbeat_ms, size_t max_bytes)
     ab_diag_destroy (&diag);
     free (path);
     return self;
+}
+
+static inline h_broker_t
+h_start_with (const char *topology, int64_t heartbeat_ms, size_t max_bytes)
+{
+    return h_start_filtered (topology, heartbeat_ms, max_bytes, NULL);
 }
 
 static inline h_broker_t
@@ -199,6 +207,14 @@ h_expect (zsock_t *dealer, const char *command)
         ck_abort_msg ("expected %s, got %s %s", command, msg->command, header);
     }
     return msg;
+}
+
+/* Expects `command` and forgets it. */
+static inline void
+h_expect_only (zsock_t *dealer, const char *command)
+{
+    h_msg_t *msg = h_expect (dealer, command);
+    h_msg_destroy (&msg);
 }
 
 /* Nothing arrives within `timeout` ms. */

@@ -72,26 +72,49 @@ class Broker:
         self.args = list(args)
         self.tmpdir = tempfile.mkdtemp(prefix="abtest-")
         self.stderr_path = os.path.join(self.tmpdir, "agentbusd.stderr")
+        self.stderr_kept = ""  # the stderr file's text, once it is gone
         self.endpoint = None
         self.proc = None
         self.context = zmq.Context()
         self.agents = []
 
-    def start(self):
-        """Starts the broker and waits until it answers on its endpoint."""
-        self.endpoint = "tcp://127.0.0.1:%d" % free_port()
+    def command(self):
+        """The agentbusd command line (a fresh endpoint unless one is
+        set)."""
+        if self.endpoint is None:
+            self.endpoint = "tcp://127.0.0.1:%d" % free_port()
         cmd = [AGENTBUSD, "--topology", self.topology,
                "--endpoint", self.endpoint]
         if self.config is not None:
             path = os.path.join(self.tmpdir, "agentbusd.yaml")
             write_config(path, self.config)
             cmd += ["--config", path]
-        cmd += self.args
+        return cmd + self.args
+
+    def start(self):
+        """Starts the broker and waits until it answers on its endpoint.
+        Started again after ``stop``, it keeps its endpoint."""
         with open(self.stderr_path, "ab") as err:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.command(),
+                                         stdin=subprocess.DEVNULL,
                                          stdout=err, stderr=err)
         self.wait_ready()
         return self
+
+    def run_to_exit(self, timeout=10.0):
+        """Runs the broker expecting it to exit by itself (a load error);
+        returns (exit status, stderr)."""
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(self.command(),
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=err)
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            status = None
+        return status, self.stderr()
 
     def wait_ready(self):
         """Waits until the broker answers a PING (PONG or ERROR
@@ -134,15 +157,14 @@ class Broker:
         """SIGHUP: reload topology and schemas."""
         self.signal(signal.SIGHUP)
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=5.0, close_agents=True):
         """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit
-        status (None if it had to be killed)."""
-        for a in self.agents:
-            try:
+        status (None if it had to be killed).  The agents made by
+        ``agent`` are closed first unless ``close_agents`` is False."""
+        if close_agents:
+            for a in self.agents:
                 a.socket.close(0)
-            except zmq.ZMQError:
-                pass
-        self.agents = []
+            self.agents = []
         status = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -153,8 +175,13 @@ class Broker:
                 self.proc.wait()
         elif self.proc is not None:
             status = self.proc.returncode
-        self.context.term()
         return status
+
+    def close(self):
+        """Stops the broker (if running) and frees the test's sockets."""
+        self.stop()
+        if not self.context.closed:
+            self.context.term()
 
     def stderr(self, tail=8000):
         """The broker's stderr so far (its last ``tail`` characters)."""
@@ -162,10 +189,13 @@ class Broker:
             with open(self.stderr_path, "rb") as f:
                 text = f.read().decode("utf-8", "replace")
         except OSError:
-            return ""
+            text = self.stderr_kept
         return text[-tail:]
 
     def cleanup(self):
+        """Removes the temporary folder, keeping stderr for a failure
+        report printed after the cleanups ran."""
+        self.stderr_kept = self.stderr(1 << 20)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
@@ -180,8 +210,19 @@ class BrokerTestCase(unittest.TestCase):
     def setUp(self):
         self.broker = Broker(self.topology, self.config)
         self.addCleanup(self.broker.cleanup)
-        self.addCleanup(self.broker.stop)
+        self.addCleanup(self.check_sanitizers)
+        self.addCleanup(self.broker.close)
         self.broker.start()
+
+    def check_sanitizers(self):
+        # In a --enable-sanitizers build a report on stderr is a failure
+        # even when the broker went on serving.
+        text = self.broker.stderr(1 << 20)
+        for marker in ("AddressSanitizer", "LeakSanitizer",
+                       "runtime error:"):
+            if marker in text:
+                self.fail("agentbusd reported %r:\n%s"
+                          % (marker, self.broker.stderr()))
 
     def run(self, result=None):
         # Print the broker's stderr beside a failure: it usually says why.

@@ -161,6 +161,13 @@ class Heartbeat(HelperTest):
         self.assertGreaterEqual(self.fake.commands().count("PING"), 3)
         self.assertEqual(a.errors, [])
 
+    def test_poll_keeps_deliveries_and_pings(self):
+        a = self.agent()
+        self.fake.push(frames_of("DELIVER", {"msg": "k"}, {"v": 1}))
+        a.poll(300)
+        self.assertGreaterEqual(self.fake.commands().count("PING"), 2)
+        self.assertEqual(a.receive(0).msg, "k")
+
     def test_heartbeat_off(self):
         a = self.agent(heartbeat=False)
         self.assertIsNone(a.receive(300))
@@ -298,6 +305,19 @@ class Request(HelperTest):
         _, header, _, _ = self.fake.last("REQ")
         self.assertEqual(header["timeout_ms"], 500)
         self.assertTrue(header["id"])
+
+    def test_request_stream_yields_in_order(self):
+        def answer(h, p, f):
+            base = {"id": h["id"], "from": "llm"}
+            return [frames_of("REPLY", dict(base, partial=True), {"i": 0}),
+                    frames_of("REPLY", dict(base, partial=False), {"i": 1})]
+        self.fake.handlers["REQ"] = answer
+        a = self.agent("frontend")
+        got = [(r.partial, r.payload["i"])
+               for r in a.request_stream("llm.prompt", {}, id="s1")]
+        self.assertEqual(got, [(True, 0), (False, 1)])
+        self.assertEqual(self.fake.last("REQ")[1], {"type": "llm.prompt",
+                                                    "id": "s1"})
 
     def test_timeout_reject(self):
         self.fake.handlers["REQ"] = lambda h, p, f: [frames_of(

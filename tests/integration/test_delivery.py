@@ -93,6 +93,21 @@ class Retry(abtest.BrokerTestCase):
         self.w.send_frames("NACK", {"msg": d1.msg})
         self.assertEqual(self.expect(self.w).attempt, 2)
 
+    def test_backoff_doubles_per_attempt(self):
+        # backoff.job -> backoff: ack_timeout_ms 100, retry_backoff_ms 200:
+        # attempt 2 no sooner than 100 + 200 ms after attempt 1, attempt
+        # 3 no sooner than 100 + 400 ms after attempt 2 (lower bounds only)
+        b = self.agent("backoff")
+        self.p.publish("backoff.job", {"n": 1})
+        times = []
+        for attempt in (1, 2, 3):
+            d = self.expect(b, 5000)
+            times.append(time.monotonic())
+            self.assertEqual(d.attempt, attempt)
+        d.ack()
+        self.assertGreaterEqual(times[1] - times[0], 0.28)
+        self.assertGreaterEqual(times[2] - times[1], 0.48)
+
     def test_retry_prefers_another_instance(self):
         # section 5: redelivered "to another instance whenever one has
         # credit"
@@ -148,6 +163,18 @@ class DeadLetter(abtest.BrokerTestCase):
         self.assertDeadLetter(self.expect(self.g, 3000), "expired", 0,
                               {"n": 3}, "d3")
         self.assertNoDelivery(self.agent("worker"), 300)
+
+    def test_ttl_runs_out_in_flight(self):
+        # slow.job: ack_timeout_ms 30000, so only the ttl can end it
+        s = self.agent("slow")
+        self.p.publish("slow.job", {"n": 8}, id="held", ttl_ms=300)
+        d = self.expect(s)
+        dl = self.expect(self.g, 3000)
+        self.assertEqual((dl.reason, dl.original.get("attempts"),
+                          dl.original.get("to"), dl.original.get("id")),
+                         ("expired", 1, "slow", "held"))
+        d.ack()  # too late: the copy is gone
+        self.assertError(s, "unknown_message")
 
     def test_edge_ttl_expires(self):
         # ttl.note: producer -> sleepy, ttl_ms 300, nobody consuming

@@ -12,6 +12,7 @@ sender or not, and the broker goes on serving."""
 import random
 
 import abtest
+from abtest import agentbus
 
 SIG = b"ABP/1"
 
@@ -101,6 +102,49 @@ class Garbage(abtest.BrokerTestCase):
         # drain whatever was answered; the broker must not have died
         for s in socks:
             while s.recv_frames(50) is not None:
+                pass
+        self.check_still_serving()
+
+    def test_many_frames(self):
+        sock = self.agent("producer")
+        sock.send_frames("PUB", {"type": "fan.note"}, {},
+                         attachments=[b""] * 10000)
+        m = self.expect_message(sock, 10000)
+        self.assertEqual((m.command, m.header.get("code")),
+                         ("REJECT", "malformed"), m.header)
+        self.check_still_serving()
+
+    def test_header_value_fuzz(self):
+        # every command with every header field set to values of the
+        # wrong type or range: answered or ignored, never a crash
+        rng = random.Random(7)
+        weird = [None, True, -1, 0, 2 ** 63, -2 ** 63, 2 ** 64, 1e308,
+                 -0.5, "", "\u0000", "x" * 70000, [], {}, [[[]]],
+                 {"a": {"b": None}}, "task.item", "llm.prompt", "producer"]
+        fields = ["agent", "credit", "instance", "type", "version", "id",
+                  "seq", "ttl_ms", "traceparent", "timeout_ms", "msg",
+                  "partial", "requeue", "reason"]
+        commands = ["PUB", "REQ", "REP", "ACK", "NACK", "CREDIT", "PING"]
+        sock = self.agent("producer")
+        for i in range(600):
+            command = rng.choice(commands)
+            header = {f: rng.choice(weird)
+                      for f in rng.sample(fields, rng.randint(1, 4))}
+            payload = rng.choice([{}, {"n": 1}, {"prompt": "p"}, [], 1,
+                                  None]) \
+                if command in ("PUB", "REQ", "REP") else agentbus._NOTHING
+            sock.send_frames(command, header, payload)
+            if i % 50 == 49:
+                self.assertTrue(self.broker.alive(), self.broker.stderr())
+                sock.poll(10)
+        hello = self.raw()
+        for i in range(100):
+            header = {f: rng.choice(weird)
+                      for f in rng.sample(["agent", "credit", "instance"],
+                                          rng.randint(1, 3))}
+            hello.send_frames("HELLO", header)
+        for s in (sock, hello):
+            while s.recv_frames(100) is not None:
                 pass
         self.check_still_serving()
 

@@ -58,6 +58,31 @@ class Strict(abtest.BrokerTestCase):
         d.ack()
         self.assertEqual(self.expect(self.ps).payload["step"], 1)
 
+    def test_dead_letter_unblocks_the_next(self):
+        # max_attempts 3: the first copy is dead-lettered, then the second
+        # one may go
+        g = self.agent("graveyard")
+        self.t.publish("train.gradient", {"step": 0}, seq=1)
+        self.t.publish("train.gradient", {"step": 1}, seq=2)
+        attempts = []
+        for _ in range(3):
+            d = self.expect(self.ps, 3000)
+            attempts.append((d.payload["step"], d.attempt))
+        self.assertEqual(attempts, [(0, 1), (0, 2), (0, 3)])
+        dl = self.expect(g, 3000)
+        self.assertEqual((dl.reason, dl.payload), ("max_attempts", {"step": 0}))
+        d = self.expect(self.ps, 3000)
+        self.assertEqual((d.payload["step"], d.attempt), (1, 1))
+        d.ack()
+
+    def test_nack_without_requeue_unblocks_the_next(self):
+        g = self.agent("graveyard")
+        self.t.publish("train.gradient", {"step": 0})
+        self.t.publish("train.gradient", {"step": 1})
+        self.expect(self.ps).nack(requeue=False)
+        self.assertEqual(self.expect(g).reason, "rejected")
+        self.assertEqual(self.expect(self.ps).payload["step"], 1)
+
     def test_seq_duplicate_rejected(self):
         self.t.publish("train.gradient", {"step": 1}, seq=1)
         self.t.publish("train.gradient", {"step": 2}, seq=5)
@@ -81,6 +106,22 @@ class Strict(abtest.BrokerTestCase):
                             {"step": 1}, seq=10)
         self.expect(self.ps).ack()
         self.assertNoDelivery(self.ps, 200)
+
+    def test_one_in_flight_per_producer_not_per_edge(self):
+        # section 6: at most one copy *per producer agent* in flight, and
+        # seq is tracked per producer
+        tb = self.agent("trainer-b")
+        self.t.publish("train.gradient", {"step": 1}, seq=5)
+        self.t.publish("train.gradient", {"step": 2}, seq=6)
+        tb.publish("train.gradient", {"step": 100}, seq=1)
+        held = [self.expect(self.ps), self.expect(self.ps)]
+        self.assertEqual(sorted((d.sender, d.payload["step"]) for d in held),
+                         [("trainer", 1), ("trainer-b", 100)])
+        self.assertNoDelivery(self.ps, 100)
+        for d in held:
+            d.ack()
+        d = self.expect(self.ps)
+        self.assertEqual((d.sender, d.payload["step"]), ("trainer", 2))
 
     def test_strict_order_survives_consumer_death(self):
         for step in range(3):

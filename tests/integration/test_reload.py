@@ -118,6 +118,24 @@ class Reload(abtest.BrokerTestCase):
         self.assertTrue(self.broker.alive(), self.broker.stderr())
         self.assertEqual(self.welcome(), before)
 
+    def test_copies_in_flight_finish_over_reload(self):
+        # copies routed by the old topology finish under their old edge
+        p = self.agent("producer")
+        w = self.agent("worker", credit=2)
+        p.publish("task.item", {"n": 1}, id="acked")
+        p.publish("task.item", {"n": 2}, id="retried")
+        first, second = self.expect(w), self.expect(w)
+        before = p.topology
+        self.rewrite("topology: pybroker", "topology: pybroker-two")
+        self.broker.reload()
+        self.wait_for_topology(lambda t: t != before)
+        first.ack()
+        again = self.expect(w, 3000)  # second times out and comes back
+        self.assertEqual((again.msg, again.attempt), (second.msg, 2))
+        again.ack()
+        self.assertNoDelivery(w, 500)
+        self.assertEqual(w.errors, [])
+
     def test_sessions_survive_reload(self):
         p = self.agent("producer")
         w = self.agent("worker")

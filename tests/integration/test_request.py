@@ -16,6 +16,8 @@ the requester's socket."""
 import threading
 import time
 
+import numpy
+
 import abtest
 from abtest import agentbus
 
@@ -66,6 +68,30 @@ class Request(abtest.BrokerTestCase):
         m = self.next_reply()
         self.assertFalse(m.header.get("partial", False))
         self.assertEqual(m.payload, {"text": "done"})
+
+    def test_reply_carries_tensor_attachments(self):
+        # section 3: REPLY carries frames 3... as sent with REP
+        logits = numpy.linspace(-1, 1, 50, dtype=numpy.float32)
+        self.send_req({"prompt": "scores"})
+        d = self.expect(self.llm)
+        d.reply({"text": "t", "logits": logits}, partial=True)
+        d.reply({"text": "u", "logits": logits[::-1]})
+        for want in (logits, logits[::-1]):
+            r = agentbus.Reply(self.next_reply())
+            self.assertEqual(r.payload["logits"],
+                             {"dtype": "float32", "shape": [50], "frame": 0})
+            self.assertEqual(bytes(r.attachments[0]), want.tobytes())
+
+    def test_reply_with_bad_attachment_is_malformed(self):
+        self.send_req({"prompt": "x"})
+        d = self.expect(self.llm)
+        with self.assertRaises(agentbus.Rejected) as cm:
+            d.reply({"text": "t", "logits": {"dtype": "float32",
+                                             "shape": [4], "frame": 0}},
+                    attachments=[bytes(15)])
+        self.assertEqual(cm.exception.code, "malformed")
+        d.reply({"text": "ok"})
+        self.assertEqual(self.next_reply().payload, {"text": "ok"})
 
     def test_partials_restart_the_ack_timer(self):
         # ack_timeout_ms is 300: pieces every 150 ms for 900 ms keep the
@@ -146,6 +172,33 @@ class Request(abtest.BrokerTestCase):
         m = self.next_reply()
         self.assertEqual((m.command, m.header.get("code")),
                          ("REJECT", "malformed"))
+
+    def test_nack_requeue_moves_request(self):
+        self.send_req({"prompt": "elsewhere"}, id="n", timeout_ms=5000)
+        d1 = self.expect(self.llm)
+        second = self.agent("llm", instance="second")
+        d1.nack(requeue=True)
+        d2 = self.expect(second, 3000)
+        self.assertEqual((d2.msg, d2.attempt), (d1.msg, 2))
+        d2.reply({"text": "moved"})
+        self.assertEqual(self.next_reply().payload, {"text": "moved"})
+
+    def test_nack_without_requeue_ends_request(self):
+        # docs/protocol.md: requests are never dead-lettered; NACK
+        # requeue:false answers the requester REJECT timeout
+        self.send_req({"prompt": "no"}, id="refused", timeout_ms=5000)
+        self.expect(self.llm).nack(requeue=False, reason="refused")
+        m = self.next_reply()
+        self.assertEqual((m.command, m.header.get("code"), m.header.get("id")),
+                         ("REJECT", "timeout", "refused"))
+
+    def test_reply_to_vanished_requester_still_ok(self):
+        # docs/protocol.md: the reply is dropped, the replier gets its OK
+        self.send_req({"prompt": "bye"}, id="gone", timeout_ms=5000)
+        d = self.expect(self.llm)
+        self.fe.bye()
+        ok = d.reply({"text": "nobody listens"})
+        self.assertEqual(ok.get("msg"), d.msg)
 
     def test_timeout_without_replier(self):
         self.llm.close(bye=True)

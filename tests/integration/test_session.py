@@ -38,6 +38,15 @@ class Hello(abtest.BrokerTestCase):
         m = self.expect_message(raw)
         self.assertEqual(m.command, "ERROR", m.header)
 
+    def test_hello_with_bad_credit(self):
+        # section 3: credit is an int >= 1 (docs/protocol.md: ERROR
+        # protocol otherwise)
+        for credit in (0, -1, "16", 1.5):
+            raw = self.raw()
+            raw.send_frames("HELLO", {"agent": "worker", "credit": credit})
+            m = self.expect_message(raw)
+            self.assertEqual(m.command, "ERROR", (credit, m.header))
+
     def test_not_registered(self):
         raw = self.raw()
         nothing = agentbus._NOTHING
@@ -115,6 +124,17 @@ class Credit(abtest.BrokerTestCase):
         got.append(self.expect(w))
         self.assertNoDelivery(w, 300)
         self.assertEqual([d.payload["n"] for d in got], [0, 1, 2])
+
+    def test_default_credit_is_16(self):
+        p = self.agent("producer")
+        w = self.agent("slow", hello=False)
+        w.send_frames("HELLO", {"agent": "slow"})
+        self.assertEqual(self.expect_message(w).command, "WELCOME")
+        for n in range(20):
+            p.publish("slow.job", {"n": n})
+        got = [self.expect(w) for _ in range(16)]
+        self.assertNoDelivery(w, 300)
+        self.assertEqual([d.payload["n"] for d in got], list(range(16)))
 
     def test_credit_command_widens_window(self):
         p = self.agent("producer")

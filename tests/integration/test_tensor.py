@@ -113,6 +113,18 @@ class Tensor(abtest.BrokerTestCase):
                             {"x": numpy.ones((1, 4), numpy.float32),
                              "y": numpy.arange(3, dtype=numpy.int32)})
 
+    def test_dead_letter_keeps_attachments(self):
+        # section 5: the dead letter carries the original frames 3...
+        g = self.agent("graveyard")
+        x = numpy.arange(8, dtype=numpy.float32).reshape(2, 4)
+        self.p.publish("blob.tensor", {"x": x, "label": "dl"})
+        self.expect(self.s).nack(requeue=False)
+        d = self.expect(g)
+        self.assertEqual((d.type, d.reason), ("agentbus.dead_letter",
+                                              "rejected"))
+        self.assertEqual(d.payload["label"], "dl")
+        numpy.testing.assert_array_equal(d.tensor("x"), x)
+
     def test_retry_keeps_attachments(self):
         # blob.tensor uses the default ack_timeout_ms of 200
         x = numpy.full((3, 4), 2.5, dtype=numpy.float32)
