@@ -1895,9 +1895,28 @@ ab_broker_counters (const ab_broker_t *self)
     return counters;
 }
 
+/* At shutdown: what is left on each queue of the current topology. */
+static void
+s_log_queues (ab_broker_t *self)
+{
+    s_generation_t *gen = self->gen;
+    size_t edges = ab_topology_edge_count (gen->topology);
+    for (size_t i = 0; i < edges; i++) {
+        s_queue_t *queue = gen->queues[i];
+        s_copy_t *head = zlistx_first (queue->ready);
+        if (queue->pending)
+            ab_log_printf (
+                self->log, AB_LOG_INFO, "left on %s: %zu copies, %zu waiting%s",
+                queue->key, queue->pending, zlistx_size (queue->ready),
+                head && head->state == S_COPY_INFLIGHT ? " (head in flight)"
+                                                       : "");
+    }
+}
+
 static void
 s_log_counters (ab_broker_t *self)
 {
+    s_log_queues (self);
     json_t *counters = ab_broker_counters (self);
     char *text = json_dumps (counters, JSON_COMPACT | JSON_SORT_KEYS);
     ab_log_printf (self->log, AB_LOG_INFO, "counters: %s", text ? text : "");

@@ -2,6 +2,8 @@
     REJECT and ERROR code, retry, dead letters, credit, heartbeats, order,
     requests, reload, zero-copy attachments */
 
+#include <unistd.h>
+
 #include "broker_harness.h"
 
 #define NOTE "{\"type\":\"test.note\",\"version\":1,\"id\":\"n1\"}"
@@ -571,7 +573,9 @@ s_reload (h_broker_t *b, char **lines)
 START_TEST (test_reload)
 {
     /* the topology file lives beside the fixture schemas */
-    char *path = h_fixture ("reload-under-test.yaml");
+    char name[64];
+    snprintf (name, sizeof name, "reload-under-test-%d.yaml", (int)getpid ());
+    char *path = h_fixture (name);
     s_install ("topology.yaml", path);
     h_broker_t b = h_start_with (path, 1000, 4096);
     zsock_t *producer = h_agent (&b, "producer", 0);
@@ -589,7 +593,7 @@ START_TEST (test_reload)
     h_msg_destroy (&old);
     s_install ("bad-topology.yaml", path);
     ck_assert_str_eq (s_reload (&b, &lines), "ERROR");
-    ck_assert_ptr_nonnull (strstr (lines, "reload-under-test.yaml:"));
+    ck_assert_ptr_nonnull (strstr (lines, name));
     free (lines);
     h_publish (producer, NOTE, "{\"text\":\"still\"}", 2);
     ck_assert_int_eq (h_counter (&b, "acked"), 1);
@@ -682,6 +686,70 @@ START_TEST (test_filter_pipeline)
 }
 END_TEST
 
+/* Answers one delivery at random: ACK, NACK (requeue or not), or nothing
+   (the ack timeout takes it back); when settling, always ACK. */
+static void
+s_churn_answer (zsock_t *dealer, h_msg_t *msg, bool settle)
+{
+    long dice = settle ? 0 : random () % 10;
+    if (dice < 6)
+        h_answer (dealer, "ACK", msg, NULL);
+    else if (dice < 8)
+        h_answer (dealer, "NACK", msg, dice == 6 ? NULL : "\"requeue\":false");
+}
+
+START_TEST (test_churn)
+{
+    /* random acks, nacks, silences and reconnects over three consumers;
+       at the end every copy is acked or dead-lettered, none is lost */
+    h_broker_t b = h_start ();
+    zsock_t *producer = h_agent (&b, "producer", 0);
+    zsock_t *graveyard = h_agent (&b, "graveyard", 64);
+    zsock_t *consumers[3];
+    for (int i = 0; i < 3; i++)
+        consumers[i] = h_agent (&b, "consumer", 4);
+    srandom (7);
+    for (int round = 0; round < 300; round++) {
+        h_publish (producer, NOTE, "{\"text\":\"churn\"}", 1);
+        int i = (int)(random () % 3);
+        h_msg_t *msg = h_recv (consumers[i], 5);
+        if (msg && streq (msg->command, "DELIVER"))
+            s_churn_answer (consumers[i], msg, false);
+        h_msg_destroy (&msg);
+        if (random () % 50 == 0) {
+            h_send (consumers[i], "BYE", "{}", NULL);
+            zsock_destroy (&consumers[i]);
+            consumers[i] = h_agent (&b, "consumer", 4);
+        }
+    }
+    zpoller_t *poller =
+        zpoller_new (graveyard, consumers[0], consumers[1], consumers[2], NULL);
+    int64_t deadline = zclock_mono () + 10000;
+    while (h_counter (&b, "copies_pending") > 0 && zclock_mono () < deadline) {
+        zsock_t *ready = zpoller_wait (poller, 50);
+        if (!ready)
+            continue;
+        h_msg_t *msg = h_recv (ready, 0);
+        if (msg && streq (msg->command, "DELIVER"))
+            s_churn_answer (ready, msg, true);
+        h_msg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    ck_assert_int_eq (h_counter (&b, "copies_pending"), 0);
+    /* every copy ends acked or in the store, or leaves for the graveyard
+       as a new copy: nothing is lost and nothing is left */
+    int64_t to_graveyard = h_counter (&b, "dead_to_agent");
+    ck_assert_int_eq (h_counter (&b, "copies_queued"), 300 + to_graveyard);
+    ck_assert_int_eq (h_counter (&b, "acked") + h_counter (&b, "dead_to_store"),
+                      300);
+    for (int i = 0; i < 3; i++)
+        zsock_destroy (&consumers[i]);
+    zsock_destroy (&graveyard);
+    zsock_destroy (&producer);
+    h_stop (&b);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -705,6 +773,7 @@ main (void)
     tcase_add_test (tcase, test_reload);
     tcase_add_test (tcase, test_two_brokers_and_durable_refused);
     tcase_add_test (tcase, test_filter_pipeline);
+    tcase_add_test (tcase, test_churn);
     suite_add_tcase (suite, tcase);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);

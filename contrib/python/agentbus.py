@@ -361,7 +361,9 @@ class Agent:
         """Sends one ABP/1 message.  ``header`` is a dict (or bytes, sent
         as is); ``payload`` a JSON value (or bytes, sent as is; omitted:
         no frame 3); numpy arrays in the payload become attachments.
-        Attachments are sent without copying."""
+        Attachments are sent without copying: libzmq may read them after
+        this call returns, so leave them unchanged until an answer comes
+        (``publish`` and ``request`` wait for one)."""
         frames = [SIGNATURE, command.encode("ascii")
                   if isinstance(command, str) else command]
         if isinstance(header, (bytes, bytearray, memoryview)):
