@@ -1,8 +1,10 @@
 # demo-lib.sh - sourced by run-demo.sh and tests/demo_*.sh: finds a Python
 # with pyzmq, yaml and numpy, and starts and stops agentbusd on
 # conf/topology.yaml on a free port.  Callers set builddir and srcdir.
+# shellcheck disable=SC2154 # builddir and srcdir come from the caller
 
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
+common="$srcdir/contrib/examples/demo_common.py"  # free-port, wait, counters
 
 # Sets $python to the first interpreter that has what the demos import.
 ab_find_python () {
@@ -31,15 +33,13 @@ trap 'exit 130' INT TERM
 # free port and waits until it answers PING; sets $broker_pid and
 # $endpoint.  A port taken between the probe and the bind is retried.
 ab_start_broker () {
-    for try in 1 2 3; do
-        port=$("$python" "$srcdir/contrib/examples/demo_common.py" free-port) ||
-            return 1
+    for _ in 1 2 3; do
+        port=$("$python" "$common" free-port) || return 1
         endpoint="tcp://127.0.0.1:$port"
         "$builddir/agentbusd" --topology "$srcdir/conf/topology.yaml" \
             --endpoint "$endpoint" >"$1" 2>&1 &
         broker_pid=$!
-        if "$python" "$srcdir/contrib/examples/demo_common.py" wait \
-            "$endpoint" 10; then
+        if "$python" "$common" wait "$endpoint" 10; then
             return 0
         fi
         kill -KILL "$broker_pid" 2>/dev/null
@@ -71,14 +71,14 @@ ab_stop_broker () {
 # ab_run_demo SCRIPT [ARGS...]: runs one demo against $endpoint, bounded
 # by 120 s; returns its exit status.
 ab_run_demo () {
-    demo=$1
+    demo_script="$srcdir/contrib/examples/$1"
     shift
+    set -- "$demo_script" --endpoint "$endpoint" \
+        --topology "$srcdir/conf/topology.yaml" "$@"
     if command -v timeout >/dev/null 2>&1; then
-        timeout 120 "$python" "$srcdir/contrib/examples/$demo" \
-            --endpoint "$endpoint" --topology "$srcdir/conf/topology.yaml" "$@"
+        timeout 120 "$python" "$@"
     else
-        "$python" "$srcdir/contrib/examples/$demo" \
-            --endpoint "$endpoint" --topology "$srcdir/conf/topology.yaml" "$@"
+        "$python" "$@"
     fi
 }
 

@@ -12,13 +12,14 @@ srcdir=${2:-.}
 . "$srcdir/contrib/demo/demo-lib.sh"
 
 if [ ! -x "$builddir/agentbusd" ]; then
-    echo "agentbus demo: $builddir/agentbusd is not built; run make first" >&2
+    echo "agentbus demo: $builddir/agentbusd is not built; run make" >&2
     exit 1
 fi
 ab_find_python || exit 1
 tmp=$(mktemp -d) || exit 1
 
-echo "agentbus demo: $("$builddir/agentbus" check "$srcdir/conf/topology.yaml")"
+topology=$("$builddir/agentbus" check "$srcdir/conf/topology.yaml") || exit 1
+echo "agentbus demo on $topology"
 ab_start_broker "$tmp/agentbusd.log" || exit 1
 echo "agentbusd (pid $broker_pid) answers PING on $endpoint"
 
@@ -38,15 +39,13 @@ done
 echo
 ab_stop_broker
 echo "agentbusd stopped on SIGTERM with exit status $broker_status"
-"$python" "$srcdir/contrib/examples/demo_common.py" counters "$tmp/agentbusd.log"
+"$python" "$common" counters "$tmp/agentbusd.log"
 if [ "$broker_status" -ne 0 ]; then
     echo "agentbusd log (last lines):"
     tail -n 20 "$tmp/agentbusd.log"
 fi
 
-if [ -z "$failed" ] && [ "$broker_status" -eq 0 ]; then
-    echo "demo summary: $passed of 3 demos passed their checks; broker exit $broker_status"
-    exit 0
-fi
-echo "demo summary: $passed of 3 demos passed their checks (failed:${failed:- none}); broker exit $broker_status"
-exit 1
+verdict="$passed of 3 demos passed their checks"
+[ -n "$failed" ] && verdict="$verdict (failed:$failed)"
+echo "demo summary: $verdict; broker exit $broker_status"
+[ -z "$failed" ] && [ "$broker_status" -eq 0 ]

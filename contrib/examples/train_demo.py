@@ -146,6 +146,7 @@ class ParamServer(threading.Thread):
         self.version = 0                  # model version: updates applied
         self.next_step = {t: 0 for t in trainers}   # order check
         self.applied = collections.defaultdict(list)  # trainer -> steps
+        self.versions = collections.defaultdict(list)  # trainer -> versions
         self.done_at = {}                 # trainer -> seconds, last step
         self.out_of_order = []            # (trainer, got, expected)
         self.refused = collections.Counter()    # trainer -> NACKs sent
@@ -207,6 +208,7 @@ class ParamServer(threading.Thread):
         self.model -= LR * d.tensor("gradient")
         self.version += 1
         self.applied[trainer].append(step)
+        self.versions[trainer].append(self.version)
         if len(self.applied[trainer]) == self.expected[trainer]:
             self.done_at[trainer] = time.monotonic() - self.start_time
             if len(self.done_at) == len(self.expected):
@@ -273,17 +275,19 @@ def summarize(args, trainers, slow, workers, server, graveyard, elapsed,
               "|w| = %.4f\n"
               % (server.version, server.version,
                  float(numpy.linalg.norm(server.model))))
-    out.write("  %-10s %7s %9s %8s %11s %10s\n" % (
+    out.write("  %-10s %7s %9s %8s %11s %10s  %s\n" % (
         "trainer", "applied", "in order", "NACKed", "redelivered",
-        "done at"))
+        "done at", "model versions"))
     for t in trainers:
         steps = server.applied.get(t, [])
+        versions = server.versions.get(t, [])
         done = server.done_at.get(t)
-        out.write("  %-10s %7d %9s %8d %11d %10s\n" % (
+        out.write("  %-10s %7d %9s %8d %11d %10s  %s\n" % (
             t, len(steps),
             "yes" if steps == list(range(len(steps))) else "NO",
             server.refused[t], server.redelivered[t],
-            "%.3f s" % done if done is not None else "never"))
+            "%.3f s" % done if done is not None else "never",
+            "%d..%d" % (versions[0], versions[-1]) if versions else "-"))
     fast = [t for t in trainers if t != slow]
     fast_done = [server.done_at[t] for t in fast if t in server.done_at]
     slow_worker = workers[trainers.index(slow)]
