@@ -1084,10 +1084,14 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
         snprintf (why, why_size, "payload is not JSON: %s", error.text);
         return R_MALFORMED;
     }
-    size_t sizes[count > 1 ? count - 1 : 1];
+    /* on the heap: the frame count is the sender's choice */
+    size_t *sizes = calloc (count, sizeof (size_t));
+    assert (sizes);
     for (size_t i = 1; i < count; i++)
         sizes[i - 1] = zmq_msg_size (&body[i]);
-    if (ab_tensor_check_refs (payload, sizes, count - 1, why, why_size)) {
+    int refs = ab_tensor_check_refs (payload, sizes, count - 1, why, why_size);
+    free (sizes);
+    if (refs) {
         json_decref (payload);
         return R_MALFORMED;
     }
@@ -1158,8 +1162,10 @@ s_run_pipeline (ab_pipeline_t *pipeline, s_pub_t *pub, ab_proto_t *proto,
 {
     zmq_msg_t *body = ab_proto_body (proto);
     size_t count = ab_proto_body_count (proto);
-    size_t sizes[count];
-    const void *data[count];
+    /* on the heap: the frame count is the sender's choice */
+    size_t *sizes = calloc (count, sizeof (size_t));
+    const void **data = calloc (count, sizeof (void *));
+    assert (sizes && data);
     for (size_t i = 1; i < count; i++) {
         sizes[i - 1] = zmq_msg_size (&body[i]);
         data[i - 1] = zmq_msg_data (&body[i]);
@@ -1175,7 +1181,10 @@ s_run_pipeline (ab_pipeline_t *pipeline, s_pub_t *pub, ab_proto_t *proto,
                                    count - 1,
                                    sizes,
                                    data};
-    if (ab_pipeline_run (pipeline, &message, result) == 0)
+    int rc = ab_pipeline_run (pipeline, &message, result);
+    free (sizes);
+    free (data);
+    if (rc == 0)
         return 0;
     pub->code = s_reject_code (result->code);
     snprintf (pub->why, sizeof pub->why, "%s%s%s",

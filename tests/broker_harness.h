@@ -43,6 +43,30 @@ h_fixture (const char *name)
                          name);
 }
 
+/* Writes fixture `name` to `path` (outside the source tree, which may be
+   read-only), with its `schemas:` folder made absolute. */
+static inline void
+h_install (const char *name, const char *path)
+{
+    char *from = h_fixture (name);
+    char *schemas = h_fixture ("schemas");
+    FILE *in = fopen (from, "r");
+    FILE *out = fopen (path, "w");
+    ck_assert_ptr_nonnull (in);
+    ck_assert_ptr_nonnull (out);
+    char line[1024];
+    while (fgets (line, sizeof line, in)) {
+        if (strncmp (line, "schemas:", 8) == 0)
+            fprintf (out, "schemas: %s\n", schemas);
+        else
+            fputs (line, out);
+    }
+    fclose (in);
+    fclose (out);
+    free (schemas);
+    free (from);
+}
+
 /* Starts a broker on a fixture (a file name under tests/fixtures/broker/,
    or an absolute path) with a `filters:` pipeline (may be NULL). */
 static inline h_broker_t

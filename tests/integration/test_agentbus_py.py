@@ -87,6 +87,15 @@ class FakeBroker(threading.Thread):
         with self.lock:
             return [s[0] for s in self.seen]
 
+    def wait_for(self, command, count=1, timeout=10.0):
+        """Waits until ``command`` has been received ``count`` times (a
+        loaded machine may take a while)."""
+        deadline = time.monotonic() + timeout
+        while self.commands().count(command) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError("fake broker never got %s" % command)
+            time.sleep(0.01)
+
     def last(self, command):
         with self.lock:
             return [s for s in self.seen if s[0] == command][-1]
@@ -134,7 +143,7 @@ class Session(HelperTest):
         a.credit(3)
         self.assertEqual(a.ping(), {})
         a.bye()
-        time.sleep(0.1)
+        self.fake.wait_for("BYE")
         self.assertEqual(self.fake.commands(),
                          ["HELLO", "CREDIT", "PING", "BYE"])
         self.assertEqual(self.fake.last("CREDIT")[1], {"credit": 3})
@@ -158,14 +167,14 @@ class Heartbeat(HelperTest):
     def test_receive_loop_pings(self):
         a = self.agent()
         self.assertIsNone(a.receive(400))
-        self.assertGreaterEqual(self.fake.commands().count("PING"), 3)
+        self.fake.wait_for("PING", 3)
         self.assertEqual(a.errors, [])
 
     def test_poll_keeps_deliveries_and_pings(self):
         a = self.agent()
         self.fake.push(frames_of("DELIVER", {"msg": "k"}, {"v": 1}))
         a.poll(300)
-        self.assertGreaterEqual(self.fake.commands().count("PING"), 2)
+        self.fake.wait_for("PING", 2)
         self.assertEqual(a.receive(0).msg, "k")
 
     def test_heartbeat_off(self):
@@ -259,7 +268,7 @@ class Receive(HelperTest):
         numpy.testing.assert_array_equal(d.tensor("x"), x)
         d.ack()
         d.nack(requeue=False, reason="no")
-        time.sleep(0.1)
+        self.fake.wait_for("NACK")
         self.assertEqual(self.fake.last("ACK")[1], {"msg": "m7"})
         self.assertEqual(self.fake.last("NACK")[1],
                          {"msg": "m7", "requeue": False, "reason": "no"})

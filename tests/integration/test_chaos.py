@@ -24,7 +24,22 @@ COUNT = 300
 
 
 class Chaos(abtest.BrokerTestCase):
-    config = {"heartbeat_ms": 100}
+    config = {"heartbeat_ms": 200}
+
+    def refused(self, agent):
+        """True when the broker refused an ACK of ``agent`` (it answered
+        unknown_message, or had declared the instance dead): only then may
+        an acknowledged message come back."""
+        agent.poll(100)
+        return agent.hello_count > 1 or any(
+            e.get("code") == "unknown_message" for e in agent.errors)
+
+    def settle(self, n, acked):
+        """A message acknowledged before is back: its ACK must have been
+        refused (a loaded machine can starve a worker's heartbeat)."""
+        if n in acked:
+            self.assertTrue(self.refused(acked.pop(n)),
+                            "message %d back after an accepted ACK" % n)
 
     def test_every_message_ends_exactly_once(self):
         rng = random.Random(int(os.environ.get("AB_CHAOS_SEED", "1124")))
@@ -37,8 +52,9 @@ class Chaos(abtest.BrokerTestCase):
         acked, dead = {}, {}
         silent = []          # workers left to die by heartbeat
         newcomers = 0
-        deadline = time.monotonic() + 30
-        while len(acked) + len(dead) < COUNT:
+        deadline = time.monotonic() + 60
+        drain_until = None   # all seen: wait a little for stragglers
+        while drain_until is None or time.monotonic() < drain_until:
             self.assertLess(time.monotonic(), deadline,
                             "acked %d, dead-lettered %d of %d"
                             % (len(acked), len(dead), COUNT))
@@ -46,7 +62,7 @@ class Chaos(abtest.BrokerTestCase):
             if d is not None:
                 n = d.payload["n"]
                 self.assertNotIn(n, dead, "dead-lettered twice")
-                self.assertNotIn(n, acked, "acked and dead-lettered")
+                self.settle(n, acked)
                 self.assertIn(d.reason, ("rejected", "max_attempts"))
                 dead[n] = d.reason
                 d.ack()
@@ -54,11 +70,12 @@ class Chaos(abtest.BrokerTestCase):
                 d = w.receive(5)
                 if d is None:
                     continue
-                roll = rng.random()
+                n = d.payload["n"]
+                self.settle(n, acked)
+                self.assertNotIn(n, dead, "delivered after dead letter")
+                roll = rng.random() if drain_until is None else 0
                 if roll < 0.70:
-                    n = d.payload["n"]
-                    self.assertNotIn(n, acked, "delivered after its ACK")
-                    acked[n] = w.instance
+                    acked[n] = w
                     d.ack()
                 elif roll < 0.85:
                     d.nack(requeue=True)
@@ -78,14 +95,13 @@ class Chaos(abtest.BrokerTestCase):
                 newcomers += 1
                 workers.append(self.agent("slow", credit=rng.randint(1, 8),
                                           instance="new%d" % newcomers))
+            if drain_until is None and len(acked) + len(dead) == COUNT:
+                drain_until = time.monotonic() + 1.0
         self.assertEqual(set(acked) | set(dead), set(range(COUNT)))
         self.assertFalse(set(acked) & set(dead))
         print("acked %d, dead-lettered %d (%s), %d went silent, %d joined"
               % (len(acked), len(dead), sorted(set(dead.values())),
                  len(silent), newcomers))
-        # and nothing more arrives afterwards
-        for w in workers + [graveyard]:
-            self.assertNoDelivery(w, 100)
 
     def test_strict_order_whatever_happens(self):
         # train.gradient (trainer -> param-server) is strict: whatever the

@@ -6,8 +6,8 @@
 # file, You can obtain one at http://mozilla.org/MPL/2.0/.
 
 """Order and versions against the real agentbusd (protocol section 6).
-train.gradient: trainer -> param-server, ordering strict, ack_timeout_ms
-200, max_attempts 3, dead_letter graveyard."""
+train.gradient: trainer (and trainer-b) -> param-server, ordering strict,
+ack_timeout_ms 500, max_attempts 3, dead_letter graveyard."""
 
 import abtest
 
@@ -25,7 +25,7 @@ class Strict(abtest.BrokerTestCase):
         d = self.expect(self.ps)
         self.assertEqual(d.payload["step"], 0)
         # credit 16, yet nothing more until the first is done
-        self.assertNoDelivery(self.ps, 100)
+        self.assertNoDelivery(self.ps, 100, retries_of=[d])
         d.ack()
         d = self.expect(self.ps)
         self.assertEqual(d.payload["step"], 1)
@@ -117,7 +117,7 @@ class Strict(abtest.BrokerTestCase):
         held = [self.expect(self.ps), self.expect(self.ps)]
         self.assertEqual(sorted((d.sender, d.payload["step"]) for d in held),
                          [("trainer", 1), ("trainer-b", 100)])
-        self.assertNoDelivery(self.ps, 100)
+        self.assertNoDelivery(self.ps, 100, retries_of=held)
         for d in held:
             d.ack()
         d = self.expect(self.ps)

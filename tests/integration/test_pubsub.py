@@ -67,6 +67,8 @@ class Publish(abtest.BrokerTestCase):
         self.assertEqual((da.payload, db.payload), ({"k": "v"}, {"k": "v"}))
         self.assertEqual((da.id, db.id), ("f1", "f1"))
         self.assertNotEqual(da.msg, db.msg)  # two copies, two ids
+        da.ack()
+        db.ack()
         self.assertNoDelivery(fa, 200)
         self.assertNoDelivery(fb, 0)
 

@@ -120,20 +120,22 @@ class Reload(abtest.BrokerTestCase):
 
     def test_copies_in_flight_finish_over_reload(self):
         # copies routed by the old topology finish under their old edge
+        # (slow.job: a 30 s ack timeout, so only the test moves them)
         p = self.agent("producer")
-        w = self.agent("worker", credit=2)
-        p.publish("task.item", {"n": 1}, id="acked")
-        p.publish("task.item", {"n": 2}, id="retried")
+        w = self.agent("slow", credit=2)
+        p.publish("slow.job", {"n": 1}, id="acked")
+        p.publish("slow.job", {"n": 2}, id="requeued")
         first, second = self.expect(w), self.expect(w)
         before = p.topology
         self.rewrite("topology: pybroker", "topology: pybroker-two")
         self.broker.reload()
         self.wait_for_topology(lambda t: t != before)
         first.ack()
-        again = self.expect(w, 3000)  # second times out and comes back
+        second.nack(requeue=True)
+        again = self.expect(w, 3000)
         self.assertEqual((again.msg, again.attempt), (second.msg, 2))
         again.ack()
-        self.assertNoDelivery(w, 500)
+        self.assertNoDelivery(w, 300)
         self.assertEqual(w.errors, [])
 
     def test_sessions_survive_reload(self):
