@@ -119,6 +119,19 @@ class Process(abtest.BrokerTestCase):
         self.assertRegex(err, re.escape(path) + r":\d+:\d+: ")
         self.assertIn("nobody", err)
 
+    def test_ipc_endpoint(self):
+        # section 1: any ZeroMQ transport may be configured
+        b = self.broker_with()
+        b.endpoint = "ipc://" + os.path.join(self.dir, "agentbus.sock")
+        b.start()
+        p = b.agent("producer")
+        w = b.agent("worker")
+        p.publish("task.item", {"n": 1})
+        d = w.receive(3000)
+        self.assertIsNotNone(d)
+        self.assertEqual(d.payload, {"n": 1})
+        d.ack()
+
     def test_durable_without_data_dir_is_a_load_error(self):
         # files-and-commands: never a silent fall-back to memory
         status, err = self.broker_with(config={"durable": True}) \

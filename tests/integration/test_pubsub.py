@@ -108,6 +108,20 @@ class Publish(abtest.BrokerTestCase):
         for d in got:
             d.ack()
 
+    def test_answers_keep_command_order(self):
+        # section 2: answers to one instance leave in the order of its
+        # commands; 50 PUBs sent without waiting, mixed good and bad
+        p = self.agent("producer")
+        for n in range(50):
+            payload = {"n": n} if n % 3 else {"n": "bad"}
+            p.send_frames("PUB", {"type": "task.item", "id": "o%d" % n},
+                          payload)
+        answers = [self.expect_message(p) for _ in range(50)]
+        self.assertEqual([m.header.get("id") for m in answers],
+                         ["o%d" % n for n in range(50)])
+        self.assertEqual([m.command for m in answers],
+                         ["OK" if n % 3 else "REJECT" for n in range(50)])
+
     def test_copies_wait_for_a_consumer(self):
         self.agent("producer").publish("slow.job", {"n": 5})
         self.assertEqual(self.expect(self.agent("slow")).payload, {"n": 5})
@@ -124,6 +138,7 @@ class Reject(abtest.BrokerTestCase):
                                 payload, id="bad")
         self.assertEqual(e.header.get("id"), "bad")
         self.assertTrue(e.message)
+        self.assertNotIn("\n", e.message)  # one line for humans
         self.assertIsInstance(e.errors, list)
         self.assertGreaterEqual(len(e.errors), 1)
         for entry in e.errors:

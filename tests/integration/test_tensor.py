@@ -9,6 +9,8 @@
 8).  blob.tensor: x is float32 [null, 4] (required), y is int64 or uint8
 [null]; producer -> sink."""
 
+import json
+
 import numpy
 
 import abtest
@@ -124,6 +126,26 @@ class Tensor(abtest.BrokerTestCase):
                                               "rejected"))
         self.assertEqual(d.payload["label"], "dl")
         numpy.testing.assert_array_equal(d.tensor("x"), x)
+
+    def test_forwarded_without_copying(self):
+        # section 8; docs/protocol.md: the broker logs its counters at
+        # shutdown, attachment_bytes_copied counts attachment bytes whose
+        # outgoing frame did not share the received buffer
+        x = numpy.ones((1024, 4), dtype=numpy.float32)  # 16 KiB
+        fa = self.agent("graveyard")
+        self.p.publish("blob.tensor", {"x": x})
+        d = self.expect(self.s)
+        self.assertEqual(bytes(d.attachments[0]), x.tobytes())
+        d.nack(requeue=False)  # and once more through the dead letter
+        self.expect(fa).ack()
+        self.assertEqual(self.broker.stop(), 0)
+        counters = None
+        for line in self.broker.stderr(1 << 20).splitlines():
+            if "counters: " in line:
+                counters = json.loads(line.split("counters: ", 1)[1])
+        self.assertIsNotNone(counters, "no counters line at shutdown")
+        self.assertGreaterEqual(counters["attachment_bytes"], 2 * x.nbytes)
+        self.assertEqual(counters["attachment_bytes_copied"], 0)
 
     def test_retry_keeps_attachments(self):
         # blob.tensor uses the default ack_timeout_ms of 200
