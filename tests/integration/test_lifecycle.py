@@ -11,6 +11,7 @@ configuration) and its socket rules (protocol section 1)."""
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 import unittest
@@ -37,6 +38,11 @@ class Restart(abtest.BrokerTestCase):
         self.assertEqual(d.payload, {"n": 1})
         self.assertEqual(w.hello_count, 2)
         d.ack()
+
+    def test_sigint_drains_and_exits_zero(self):
+        self.agent("producer").publish("task.item", {"n": 1})
+        self.broker.signal(signal.SIGINT)
+        self.assertEqual(self.broker.proc.wait(10), 0, self.broker.stderr())
 
     def test_routing_id_takeover(self):
         # protocol section 1: a reconnect with a routing id in use takes
