@@ -2510,10 +2510,14 @@ s_admin_list (ab_broker_t *self, const json_t *request)
         json_decref (list);
         return json_pack ("{s:b, s:s}", "ok", 0, "error", ab_strerror (rc));
     }
-    if (got < (size_t)limit && which + 1 < count) { /* the next store */
-        which++;
+    if (got < (size_t)limit) { /* this store is done: the next non-empty */
         position = 0;
-    } else if (got < (size_t)limit)
+        ab_store_stats_t stats = {0};
+        while (++which < count &&
+               (ab_store_stats (stores[which], &stats), stats.dead == 0))
+            ;
+    }
+    if (which >= count)
         return json_pack ("{s:b, s:o, s:n}", "ok", 1, "dead", list, "cursor");
     return json_pack ("{s:b, s:o, s:o}", "ok", 1, "dead", list, "cursor",
                       json_sprintf ("%zu:%" PRIu64, which, position));
