@@ -83,10 +83,17 @@ class Broker:
             req.close()
 
     def cleanup(self):
+        """Removes the directory; raises when agentbusd reported a
+        sanitizer error in its log (ASan builds)."""
         if self.proc and self.proc.poll() is None:
             self.kill()
         self.log.close()
+        with open(os.path.join(self.dir, "agentbusd.log"), "rb") as f:
+            log = f.read().decode(errors="replace")
         shutil.rmtree(self.dir, ignore_errors=True)
+        for mark in ("AddressSanitizer", "LeakSanitizer", "runtime error"):
+            if mark in log:
+                raise AssertionError("agentbusd: %s\n%s" % (mark, log[-4000:]))
 
 
 class Agent:
