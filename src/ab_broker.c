@@ -2124,10 +2124,16 @@ ab_broker_counters (const ab_broker_t *self)
         json_integer ((json_int_t)zhashx_size (self->sessions)));
     json_object_set_new (counters, "copies_pending",
                          json_integer ((json_int_t)zhashx_size (self->copies)));
-    ab_store_stats_t stats;
+    ab_store_stats_t stats, disk = {0};
     ab_store_stats (self->store, &stats);
+    if (self->disk)
+        ab_store_stats (self->disk, &disk);
     json_object_set_new (counters, "store_dead_letters",
-                         json_integer ((json_int_t)stats.dead));
+                         json_integer ((json_int_t)(stats.dead + disk.dead)));
+    json_object_set_new (counters, "durable_messages",
+                         json_integer ((json_int_t)disk.messages));
+    json_object_set_new (counters, "durable_bytes",
+                         json_integer ((json_int_t)disk.bytes));
     return counters;
 }
 
@@ -2188,8 +2194,10 @@ s_outbox_flush (ab_broker_t *self, int commit_rc)
                    s_send_now (self, &held->routing_id, held->command,
                                json_incref (held->header), held->body,
                                held->body_count) &&
-                   held->deliver_to)
+                   held->deliver_to) {
             zlistx_add_end (self->vanished, held->deliver_to);
+            held->deliver_to = NULL; /* the list has it now */
+        }
         void *item = held;
         s_held_destroy (&item);
     }
@@ -2239,7 +2247,7 @@ static void
 s_commit (ab_broker_t *self)
 {
     int rc = ab_store_commit (self->store);
-    if (self->disk) {
+    if (self->disk && ab_store_in_batch (self->disk)) {
         rc = ab_store_commit (self->disk);
         s_outbox_flush (self, rc);
         if (rc)
