@@ -80,7 +80,7 @@ s_target (s_daemon_t *daemon)
 {
     snprintf (daemon->endpoint, sizeof daemon->endpoint,
               "ipc:///tmp/check-agentbusd-%d.sock", (int)getpid ());
-    h_broker_t target = {NULL, NULL, daemon->endpoint, NULL};
+    h_broker_t target = {NULL, NULL, daemon->endpoint, NULL, NULL};
     return target;
 }
 
