@@ -241,6 +241,10 @@ START_TEST (test_refusals)
     s_expect_refusal (values, "bad-values.yaml:4:10: durable must be true or "
                               "false");
     s_expect_refusal (values, "bad-values.yaml:2:12: log_level must be");
+    s_expect_refusal (values, "bad-values.yaml:5:7: sync must be always, "
+                              "never or {batch_ms: N}");
+    s_expect_refusal (values, "bad-values.yaml:6:11: map_size must be an "
+                              "integer from 1048576");
     free (bad_values);
     const char *no_dir[] = {"--topology", durable, NULL};
     s_expect_refusal (no_dir, "needs a data_dir");

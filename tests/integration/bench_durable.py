@@ -2,7 +2,8 @@
 # window of pipelined PUBs) and one consumer that acks everything, for
 # each of: memory edge, sync always, sync {batch_ms: 10}, sync never.
 # Not a test (no assertions on speed); run by hand:
-#   AB_BUILDDIR=. /usr/bin/python3 tests/integration/bench_durable.py [N] [SECONDS]
+#   AB_BUILDDIR=. [AB_BENCH_WINDOW=64] /usr/bin/python3 \
+#       tests/integration/bench_durable.py [N] [SECONDS]
 #
 # Copyright (c) the agentbus authors.
 # This Source Code Form is subject to the terms of the Mozilla Public
@@ -17,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from durable_harness import Agent, Broker  # noqa: E402
 
-WINDOW = 64
+WINDOW = int(os.environ.get("AB_BENCH_WINDOW", "64"))
 
 
 def publisher(endpoint, seconds, result):
