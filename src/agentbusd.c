@@ -319,6 +319,21 @@ s_read_flags (int argc, char *argv[], s_flags_t *flags)
     return 0;
 }
 
+/* Creates the folders above data_dir; the store makes data_dir itself
+   (mode 0700) and refuses one that holds something else. */
+static int
+s_data_dir_parent (const char *data_dir, ab_diag_t *diag)
+{
+    char *copy = data_dir ? strdup (data_dir) : NULL;
+    int rc = copy && zsys_dir_create ("%s", dirname (copy)) ? 1 : 0;
+    if (rc)
+        ab_diag_add (diag, data_dir, 0, 0,
+                     "cannot create the folder of the data_dir: %s",
+                     strerror (errno));
+    free (copy);
+    return rc;
+}
+
 /* Flags override the config file, so the file is read first. Returns 0,
    or the exit status for a usage or configuration error (-1: answered,
    exit 0). */
@@ -347,7 +362,7 @@ s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
                      "configuration");
         return 1;
     }
-    return 0;
+    return s_data_dir_parent (options->data_dir, diag);
 }
 
 /* Blocks the signals we handle in every thread (the actor inherits the
