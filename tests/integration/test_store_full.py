@@ -1,7 +1,7 @@
-# The durable store runs out of room (a 1 MiB map) while a producer
-# publishes: PUBs are rejected `overloaded` with a reason, the broker
-# does not crash, nothing accepted is lost, and once the consumer acks,
-# publishing works again.
+# The durable store runs out of room (a 1 MiB map, then a 200 kB
+# memory_limit) while a producer publishes: PUBs are rejected
+# `overloaded` with a reason, the broker does not crash, nothing accepted
+# is lost, and once the consumer acks, publishing works again.
 #
 # Copyright (c) the agentbus authors.
 # This Source Code Form is subject to the terms of the Mozilla Public
@@ -48,7 +48,13 @@ def drain(consumer, expect):
 
 
 def main():
-    broker = Broker("map_size: 1048576\n")
+    run("map_size 1 MiB", "map_size: 1048576\n")
+    run("memory_limit 200 kB", "memory_limit: 200000\n")
+    return 0
+
+
+def run(label, config):
+    broker = Broker(config)
     try:
         broker.start()
         producer = Agent(broker.endpoint, "producer")
@@ -56,8 +62,8 @@ def main():
         answers, why = publish(producer, 0, 300)
         ok = sorted(k for k, v in answers.items() if v == "OK")
         rejected = len(answers) - len(ok)
-        print("map_size 1 MiB: %d OK, %d rejected overloaded: %s"
-              % (len(ok), rejected, sorted(why)))
+        print("%s: %d OK, %d rejected overloaded: %s"
+              % (label, len(ok), rejected, sorted(why)))
         assert ok and rejected, "expected both OKs and rejections"
         assert any("durable store is full" in w for w in why), why
         assert broker.proc.poll() is None, "agentbusd died"
@@ -72,7 +78,6 @@ def main():
         producer.close()
         consumer.close()
         assert broker.stop() == 0
-        return 0
     finally:
         broker.cleanup()
 
