@@ -731,27 +731,29 @@ s_copy_make (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
     return copy;
 }
 
+static void s_copy_forget (ab_broker_t *self, s_copy_t *copy, bool stored);
+
 /* Makes a copy of `message` waiting on `queue` and stores it in the
-   message's store; *rc_p is the store's answer (the copy exists
-   either way: the caller forgets it on failure). */
+   message's store. NULL with the store's error in *rc_p when there is
+   no id or the store refused it. */
 static s_copy_t *
 s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
             s_message_t *message, int *rc_p)
 {
     uint64_t id = 0;
     int rc = ab_store_next_id (self->ids, &id);
-    assert (rc || id);
-    if (rc) /* the store cannot count: an id no store ever hands out */
-        id = UINT64_MAX - zhashx_size (self->copies);
-    s_copy_t *copy = s_copy_make (self, queue, edge, message, id);
-    ab_copy_t record = s_copy_record (copy, AB_COPY_QUEUED);
-    if (rc == 0)
+    s_copy_t *copy = rc ? NULL : s_copy_make (self, queue, edge, message, id);
+    if (copy) {
+        ab_copy_t record = s_copy_record (copy, AB_COPY_QUEUED);
         rc = ab_store_put_copy (message->store, &record);
+    }
     if (rc)
-        ab_log_printf (self->log, AB_LOG_ERROR, "store: copy %s: %s",
-                       copy->id_text, ab_strerror (rc));
+        ab_log_printf (self->log, AB_LOG_ERROR, "store: a copy on %s: %s",
+                       queue->key, ab_strerror (rc));
+    if (rc && copy)
+        s_copy_forget (self, copy, false);
     *rc_p = rc;
-    return copy;
+    return rc ? NULL : copy;
 }
 
 /* Takes the copy off its holder, if any, freeing one credit. */
@@ -1014,6 +1016,29 @@ s_dead_header (const s_message_t *message, const ab_edge_t *edge, int attempts,
                       "attempts", attempts);
 }
 
+/* Queues an agentbus.dead_letter delivery of `copy` to agent `to`.
+   False when the store refused it. */
+static bool
+s_dead_to_agent (ab_broker_t *self, s_copy_t *copy, long to,
+                 ab_dead_reason_t reason)
+{
+    s_queue_t *queue =
+        s_generation_dead_queue (self, copy->queue->gen, to, reason);
+    int rc;
+    s_copy_t *dead = s_copy_new (self, queue, copy->edge, copy->message, &rc);
+    if (!dead)
+        return false;
+    dead->dead =
+        s_dead_header (copy->message, copy->edge, copy->attempts, reason);
+    /* the original's ttl is over or irrelevant: the dead letter itself
+       must not expire into another dead letter */
+    ab_timer_cancel (self->timers, dead->ttl_timer);
+    dead->ttl_timer = 0;
+    s_copy_ready (dead, false);
+    s_mark (self, queue->agent);
+    return true;
+}
+
 /* A copy that will never be delivered again: to the edge's dead_letter
    agent as an agentbus.dead_letter delivery, else (or when that delivery
    itself dies) into the store's dead letters. Never dropped. */
@@ -1032,31 +1057,20 @@ s_dead_letter (ab_broker_t *self, s_copy_t *copy, ab_dead_reason_t reason)
                    copy->id_text, copy->message->type, copy->message->from,
                    copy->queue->key, ab_dead_reason_name (reason));
     long to = copy->edge->dead_letter_agent;
-    int rc = 0;
-    if (!copy->dead && to >= 0) {
-        s_queue_t *queue =
-            s_generation_dead_queue (self, copy->queue->gen, to, reason);
-        s_copy_t *dead =
-            s_copy_new (self, queue, copy->edge, copy->message, &rc);
-        dead->dead =
-            s_dead_header (copy->message, copy->edge, copy->attempts, reason);
-        /* the original's ttl is over or irrelevant: the dead letter
-           itself must not expire into another dead letter */
-        ab_timer_cancel (self->timers, dead->ttl_timer);
-        dead->ttl_timer = 0;
-        s_copy_ready (dead, false);
-        s_mark (self, queue->agent);
+    if (!copy->dead && to >= 0 && s_dead_to_agent (self, copy, to, reason)) {
         self->counters[C_DEAD_TO_AGENT]++;
         s_copy_forget (self, copy, true);
         return;
     }
-    rc = ab_store_dead_letter (copy->message->store, copy->id, reason,
-                               s_wall_ms ());
+    int rc = ab_store_dead_letter (copy->message->store, copy->id, reason,
+                                   s_wall_ms ());
     if (rc)
         ab_log_printf (self->log, AB_LOG_ERROR, "store: dead letter %s: %s",
                        copy->id_text, ab_strerror (rc));
     self->counters[C_DEAD_TO_STORE]++;
-    s_copy_forget (self, copy, rc != 0);
+    /* when the disk store could not move it, its live copy stays there
+       and comes back at the next start rather than vanish */
+    s_copy_forget (self, copy, rc && copy->message->store != self->disk);
 }
 
 /* A copy comes back from its holder (ack timeout, NACK requeue, death:
@@ -1620,7 +1634,8 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
             rc = ab_store_set_seq (s_queue_store (self, queue), message->from,
                                    queue->key, message->seq);
         if (rc)
-            s_pub_refused (self, pub, message, copies, i + 1, rc);
+            s_pub_refused (self, pub, message, copies, copies[i] ? i + 1 : i,
+                           rc);
     }
     if (rc) {
         free (copies);
@@ -2613,17 +2628,15 @@ s_replay_one (ab_broker_t *self, uint64_t id)
             queue->edge ? queue->edge : self->gen->queues[record.edge]->edge;
         int rc;
         s_copy_t *copy = s_copy_new (self, queue, edge, message, &rc);
-        copy->dead = dead_header;
-        dead_header = NULL;
-        if (rc == 0)
-            rc = ab_store_del_dead (store, id);
-        why = rc ? ab_strerror (rc) : NULL;
-        if (rc)
+        if (copy && (rc = ab_store_del_dead (store, id)) != 0)
             s_copy_forget (self, copy, true);
-        else {
+        else if (copy) {
+            copy->dead = dead_header;
+            dead_header = NULL;
             s_copy_ready (copy, false);
             s_mark (self, queue->agent);
         }
+        why = rc ? ab_strerror (rc) : NULL;
     }
     json_decref (dead_header);
     s_message_unref (&message);
