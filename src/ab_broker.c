@@ -304,7 +304,6 @@ struct _ab_broker_t {
     int64_t heartbeat_ms;      /* announced in WELCOME */
     size_t max_message_bytes;  /* larger messages: too_large */
     bool durable;              /* default of edges' `durable` */
-    bool has_data_dir;         /* a data_dir is configured */
     bool format_assert;        /* `format` asserts in schemas */
     ab_log_t *log;             /* borrowed; may be NULL */
     zsock_t *router;           /* the agent endpoint */
@@ -2952,7 +2951,6 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
                                   ? config->max_message_bytes
                                   : AB_BROKER_MAX_MESSAGE_BYTES;
     self->durable = config->durable;
-    self->has_data_dir = config->has_data_dir;
     self->log = config->log;
     self->timers = ab_timer_new ();
     ab_store_memory_options_t memory = {.bytes_limit = config->memory_limit};

@@ -47,7 +47,6 @@ typedef struct {
     int64_t heartbeat_ms;       /* 0 = 1000 */
     size_t max_message_bytes;   /* 0 = 256 MiB */
     bool durable;               /* default of edges' `durable` */
-    bool has_data_dir;          /* a data_dir is configured */
     const char *data_dir;       /* durable state (the LMDB store), or NULL:
                                    then durable edges are a load error */
     int sync;                   /* ab_store_sync_t: always, batch, never */

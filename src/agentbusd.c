@@ -438,7 +438,6 @@ s_run (s_options_t *options, int signals, ab_log_t *log, ab_diag_t *diag)
                                  .max_message_bytes =
                                      (size_t)options->max_message_bytes,
                                  .durable = options->durable,
-                                 .has_data_dir = options->data_dir != NULL,
                                  .data_dir = options->data_dir,
                                  .sync = (int)options->sync[0],
                                  .sync_ms = (int)options->sync[1],

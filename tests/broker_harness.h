@@ -93,7 +93,6 @@ h_start_filtered (const char *topology, int64_t heartbeat_ms, size_t max_bytes,
                                  .max_message_bytes = max_bytes,
                                  .filters = filters,
                                  .durable = durable,
-                                 .has_data_dir = durable,
                                  .data_dir = self.data_dir,
                                  .log = self.log};
     self.broker = ab_broker_new (&config, diag);

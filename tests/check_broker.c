@@ -619,9 +619,13 @@ START_TEST (test_two_brokers_and_durable_refused)
     ck_assert_ptr_null (ab_broker_new (&config, diag));
     ck_assert_ptr_nonnull (strstr (ab_diag_text (diag, 0), "needs a data_dir"));
     ab_diag_clear (diag);
-    config.has_data_dir = true; /* but no data_dir: still refused */
+    /* a data_dir holding other files is refused, never initialised */
+    char *schemas = h_fixture ("schemas");
+    config.data_dir = schemas;
     ck_assert_ptr_null (ab_broker_new (&config, diag));
-    ck_assert_ptr_nonnull (strstr (ab_diag_text (diag, 0), "needs a data_dir"));
+    ck_assert_ptr_nonnull (
+        strstr (ab_diag_text (diag, 0), "refusing to initialise"));
+    free (schemas);
     ab_diag_destroy (&diag);
     free (path);
 }
@@ -750,10 +754,8 @@ s_start_durable (const char *dir)
     char *topology = zsys_sprintf ("%s.topology.yaml", dir);
     h_install ("durable-topology.yaml", topology);
     ab_diag_t *diag = ab_diag_new ();
-    ab_broker_config_t config = {.endpoint = "tcp://127.0.0.1:*",
-                                 .topology = topology,
-                                 .data_dir = dir,
-                                 .has_data_dir = true};
+    ab_broker_config_t config = {
+        .endpoint = "tcp://127.0.0.1:*", .topology = topology, .data_dir = dir};
     h_broker_t self = {NULL, NULL, NULL, NULL, NULL};
     self.broker = ab_broker_new (&config, diag);
     if (!self.broker)
