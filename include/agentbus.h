@@ -95,4 +95,7 @@ int ab_tensor_nbytes (ab_dtype_t dtype, const int64_t *shape, size_t ndim,
 }
 #endif
 
+/* The C agent API: ab_agent_t, ab_delivery_t. */
+#include <agentbus/agent.h>
+
 #endif
