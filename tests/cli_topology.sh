@@ -23,7 +23,7 @@ cd "$srcdir" || exit 99
 
 "$bin" check conf/topology.yaml >"$tmp/out" 2>"$tmp/err"
 check "check conf/topology.yaml" 0 $?
-grep -q '^rag-demo@[0-9a-f]\{12\}: 8 agents, 4 edges, 4 types, 5 schema versions$' "$tmp/out" ||
+grep -q '^rag-demo@[0-9a-f]\{12\}: 12 agents, 8 edges, 4 types, 5 schema versions$' "$tmp/out" ||
     { echo "FAIL: summary: $(cat "$tmp/out")"; fail=1; }
 [ -s "$tmp/err" ] && { echo "FAIL: stderr not empty"; fail=1; }
 
