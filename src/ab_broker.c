@@ -40,10 +40,21 @@
     Nothing is scanned per message beyond the target edges of a PUB and the
     queues and instances of one agent.
 
-    The store (memory today) gets ids, messages, copy state, seq state
-    and dead letters; one batch per loop turn. Answers are sent at once,
-    which is right for the memory store; a durable store will need OKs
-    held back until the batch commits (see docs/protocol.md).
+    Two stores: memory for non-durable edges, LMDB (`disk`, when a
+    data_dir is configured) for durable ones. A message goes to the disk
+    store when any of its target edges is durable, and then every copy
+    of it is durable too (docs/storage.md); a queue's seq state lives in
+    the store of its edge. Ids come from one source (the disk store when
+    there is one), so copy ids never collide across stores.
+
+    Group commit: every loop turn is one batch (begin ... commit). While a
+    disk store exists, every answer and delivery of the turn waits in the
+    outbox and leaves only after the commit: an OK is sent only once its
+    message is on disk, a DELIVER only once its attempt count is, and
+    one FIFO keeps each instance's answers in command order. A failed
+    commit turns the turn's held OKs into `REJECT overloaded` and forgets
+    the copies the batch made (s_rollback). Durable messages keep no
+    frames in RAM: they are read back from the store on delivery.
 */
 
 #include <assert.h>
@@ -62,6 +73,7 @@
 #include "ab_proto.h"
 #include "ab_schema.h"
 #include "ab_store.h"
+#include "ab_store_lmdb.h"
 #include "ab_timer.h"
 #include "ab_topology.h"
 
@@ -75,6 +87,8 @@
 #define S_DEAD_LETTER_TYPE "agentbus.dead_letter"
 /* An instance is dead after this many heartbeats without traffic. */
 #define S_HEARTBEAT_LIVES 3
+/* A copy whose message cannot be read back is tried again this late. */
+#define S_READ_RETRY_MS 1000
 /* Backoff doubles per attempt but stops doubling here (2^20 x base). */
 #define S_BACKOFF_MAX_SHIFT 20
 
@@ -182,6 +196,7 @@ typedef enum {
     S_TIMER_TTL,       /* a copy's ttl ran out */
     S_TIMER_REQUEST,   /* a request's timeout_ms passed */
     S_TIMER_HEARTBEAT, /* check an instance for silence */
+    S_TIMER_SYNC,      /* sync: batch: sync the disk store */
 } s_timer_kind_t;
 
 typedef enum {
@@ -202,8 +217,12 @@ typedef struct {
     int64_t seq;         /* that seq */
     char *traceparent;   /* passed through, or NULL */
     int64_t expires;     /* monotonic ms when the ttl runs out; 0 = never */
-    zmq_msg_t *body;     /* frames 3...: payload, attachments (owned) */
+    zmq_msg_t *body;     /* frames 3...: payload, attachments (owned);
+                            NULL for a durable message (read back) */
     size_t body_count;   /* entries in body */
+    bool request;        /* a REQ */
+    ab_store_t *store;   /* the store holding it (memory or disk) */
+    uint64_t batch;      /* the loop turn that stored it */
 } s_message_t;
 
 /* The open request behind a request copy (protocol §7). */
@@ -266,6 +285,7 @@ struct _s_queue_t {
     s_agent_t *agent;       /* consumer */
     void *agent_handle;     /* in agent->queues */
     bool strict;            /* ordering: strict */
+    bool durable;           /* the edge is durable: its copies on disk */
     zlistx_t *ready;        /* s_copy_t *: see the design note */
     size_t pending;         /* copies not done (queue_limit) */
     ab_pipeline_t *filters; /* the edge's own stages, or NULL */
@@ -284,12 +304,20 @@ struct _ab_broker_t {
     int64_t heartbeat_ms;      /* announced in WELCOME */
     size_t max_message_bytes;  /* larger messages: too_large */
     bool durable;              /* default of edges' `durable` */
-    bool has_data_dir;         /* a data_dir is configured */
     bool format_assert;        /* `format` asserts in schemas */
     ab_log_t *log;             /* borrowed; may be NULL */
     zsock_t *router;           /* the agent endpoint */
     ab_timer_t *timers;        /* every deadline */
-    ab_store_t *store;         /* ids, copies, seq, dead letters */
+    ab_store_t *store;         /* memory store: non-durable edges */
+    ab_store_t *disk;          /* LMDB store: durable edges, or NULL */
+    ab_store_t *ids;           /* where ids come from (disk, else store) */
+    int sync_ms;               /* sync: batch interval, else 0 */
+    bool sync_due;             /* sync: batch: tick after this commit */
+    uint64_t batch;            /* loop turns so far: the current batch */
+    zlistx_t *outbox;          /* s_held_t *: sends waiting for commit */
+    zlistx_t *vanished;        /* keys of instances a held DELIVER missed */
+    zsock_t *admin;            /* admin REP socket, or NULL */
+    char *admin_reply;         /* admin answer, sent after the commit */
     ab_pipeline_t *pipeline;   /* configured filter stages */
     s_generation_t *gen;       /* current topology generation */
     zlistx_t *retired;         /* s_generation_t * still finishing */
@@ -395,6 +423,13 @@ s_edge_filters (s_queue_t *queue, const char *path, ab_diag_t *diag)
     return queue->filters ? 0 : AB_EINVAL;
 }
 
+/* The edge's `durable:`, else the broker's default. */
+static bool
+s_edge_durable (const ab_broker_t *self, const ab_edge_t *edge)
+{
+    return edge->durable < 0 ? self->durable : edge->durable;
+}
+
 /* A generation for a loaded topology (taken). NULL when an edge's filter
    stages cannot be built (reasons in diag). */
 static s_generation_t *
@@ -408,7 +443,8 @@ s_generation_new (ab_broker_t *self, ab_topology_t **topology_p,
     size_t edges = ab_topology_edge_count (gen->topology);
     size_t agents = ab_topology_agent_count (gen->topology);
     gen->queues = calloc (edges ? edges : 1, sizeof (s_queue_t *));
-    gen->dead_queues = calloc (agents ? agents : 1, sizeof (s_queue_t *));
+    gen->dead_queues = calloc ((agents ? agents : 1) * AB_DEAD_REASON_COUNT_,
+                               sizeof (s_queue_t *));
     assert (gen->queues && gen->dead_queues);
     for (size_t i = 0; i < agents; i++)
         s_agent_require (self, ab_topology_agent_name (gen->topology, i));
@@ -418,6 +454,7 @@ s_generation_new (ab_broker_t *self, ab_topology_t **topology_p,
         char *key = ab_store_edge_key (edge->from, edge->to, edge->type);
         assert (key);
         gen->queues[i] = s_queue_new (self, gen, edge, edge->to, key);
+        gen->queues[i]->durable = s_edge_durable (self, edge);
         free (key);
         if (s_edge_filters (gen->queues[i], self->topology_path, diag))
             rc = AB_EINVAL;
@@ -427,19 +464,24 @@ s_generation_new (ab_broker_t *self, ab_topology_t **topology_p,
     return gen;
 }
 
-/* The queue that delivers dead letters to agent `to` (index in the
-   generation's topology). */
+/* The queue that delivers dead letters of `reason` to agent `to` (index
+   in the generation's topology). One per reason, so that the key
+   "dead_letter->AGENT:REASON" a durable copy is stored under tells
+   recovery why it died. */
 static s_queue_t *
-s_generation_dead_queue (ab_broker_t *self, s_generation_t *gen, long to)
+s_generation_dead_queue (ab_broker_t *self, s_generation_t *gen, long to,
+                         ab_dead_reason_t reason)
 {
     assert (to >= 0);
-    if (!gen->dead_queues[to]) {
+    size_t slot = (size_t)to * AB_DEAD_REASON_COUNT_ + reason;
+    if (!gen->dead_queues[slot]) {
         const char *name = ab_topology_agent_name (gen->topology, (size_t)to);
         char key[256];
-        snprintf (key, sizeof key, "dead_letter->%s", name);
-        gen->dead_queues[to] = s_queue_new (self, gen, NULL, name, key);
+        snprintf (key, sizeof key, "dead_letter->%s:%s", name,
+                  ab_dead_reason_name (reason));
+        gen->dead_queues[slot] = s_queue_new (self, gen, NULL, name, key);
     }
-    return gen->dead_queues[to];
+    return gen->dead_queues[slot];
 }
 
 static void
@@ -452,7 +494,7 @@ s_generation_destroy (s_generation_t **gen_p)
     size_t agents = ab_topology_agent_count (gen->topology);
     for (size_t i = 0; i < edges; i++)
         s_queue_destroy (&gen->queues[i]);
-    for (size_t i = 0; i < agents; i++)
+    for (size_t i = 0; i < agents * AB_DEAD_REASON_COUNT_; i++)
         s_queue_destroy (&gen->dead_queues[i]);
     free (gen->queues);
     free (gen->dead_queues);
@@ -481,9 +523,74 @@ s_generation_reap (ab_broker_t *self, s_generation_t *gen)
    Sending. Every answer and delivery goes through s_send, which counts
    attachment bytes and the bytes libzmq had to copy. */
 
+/* One answer or delivery held until the turn's batch is committed. */
+typedef struct {
+    zmq_msg_t routing_id; /* addressee (a copy) */
+    ab_cmd_t command;     /* what */
+    json_t *header;       /* header (owned) */
+    zmq_msg_t *body;      /* frames 3... (copies, owned) or NULL */
+    size_t body_count;    /* entries in body */
+    char *deliver_to;     /* DELIVER: the instance's key, else NULL */
+    bool fresh;           /* OK/DELIVER of a message stored this batch:
+                             a failed commit turns it into a REJECT or
+                             drops it */
+} s_held_t;
+
+static void
+s_held_destroy (void **item)
+{
+    s_held_t *held = *item;
+    zmq_msg_close (&held->routing_id);
+    json_decref (held->header);
+    ab_frames_free (held->body, held->body_count);
+    free (held->deliver_to);
+    free (held);
+    *item = NULL;
+}
+
+static int s_send_now (ab_broker_t *self, zmq_msg_t *routing_id,
+                       ab_cmd_t command, json_t *header, zmq_msg_t *body,
+                       size_t body_count);
+
+/* Holds a send in the outbox (body frames borrowed, header taken). */
+static s_held_t *
+s_hold (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
+        json_t *header, zmq_msg_t *body, size_t body_count)
+{
+    s_held_t *held = calloc (1, sizeof *held);
+    assert (held);
+    zmq_msg_init (&held->routing_id);
+    zmq_msg_copy (&held->routing_id, routing_id);
+    held->command = command;
+    held->header = header;
+    if (body_count) {
+        held->body = calloc (body_count, sizeof (zmq_msg_t));
+        assert (held->body);
+        held->body_count = body_count;
+        for (size_t i = 0; i < body_count; i++) {
+            zmq_msg_init (&held->body[i]);
+            zmq_msg_copy (&held->body[i], &body[i]);
+        }
+    }
+    zlistx_add_end (self->outbox, held);
+    return held;
+}
+
+/* Sends now, or holds while a disk store's batch is open. */
 static int
 s_send (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
         json_t *header, zmq_msg_t *body, size_t body_count)
+{
+    if (self->disk && ab_store_in_batch (self->disk)) {
+        s_hold (self, routing_id, command, header, body, body_count);
+        return 0;
+    }
+    return s_send_now (self, routing_id, command, header, body, body_count);
+}
+
+static int
+s_send_now (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
+            json_t *header, zmq_msg_t *body, size_t body_count)
 {
     size_t copied = 0;
     int rc = ab_proto_send (zsock_resolve (self->router), routing_id, command,
@@ -584,14 +691,26 @@ s_request_destroy (ab_broker_t *self, s_request_t **request_p)
     *request_p = NULL;
 }
 
-/* Makes a copy of `message` waiting on `queue` and stores it. */
+/* The store record of a copy. */
+static ab_copy_t
+s_copy_record (const s_copy_t *copy, ab_copy_state_t state)
+{
+    return (ab_copy_t){.id = copy->id,
+                       .message_id = copy->message->id,
+                       .edge = copy->edge->index,
+                       .edge_key = copy->queue->key,
+                       .attempts = copy->attempts,
+                       .state = state};
+}
+
+/* Makes copy `id` of `message` on `queue`, not stored (yet). */
 static s_copy_t *
-s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
-            s_message_t *message)
+s_copy_make (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
+             s_message_t *message, uint64_t id)
 {
     s_copy_t *copy = calloc (1, sizeof *copy);
     assert (copy);
-    ab_store_next_id (self->store, &copy->id);
+    copy->id = id;
     snprintf (copy->id_text, sizeof copy->id_text, "%" PRIu64, copy->id);
     copy->message = message;
     message->refs++;
@@ -600,15 +719,6 @@ s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
     queue->pending++;
     queue->gen->pending++;
     zhashx_insert (self->copies, copy->id_text, copy);
-    ab_copy_t record = {.id = copy->id,
-                        .message_id = message->id,
-                        .edge = edge->index,
-                        .edge_key = queue->key,
-                        .state = AB_COPY_QUEUED};
-    int rc = ab_store_put_copy (self->store, &record);
-    if (rc)
-        ab_log_printf (self->log, AB_LOG_ERROR, "store: copy %s: %s",
-                       copy->id_text, ab_strerror (rc));
     /* the sooner of the PUB's ttl_ms and the edge's */
     int64_t expires = message->expires;
     if (edge->ttl_ms > 0 && (!expires || s_now () + edge->ttl_ms < expires))
@@ -618,6 +728,31 @@ s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
             ab_timer_add (self->timers, expires, S_TIMER_TTL, copy);
     self->counters[C_COPIES_QUEUED]++;
     return copy;
+}
+
+static void s_copy_forget (ab_broker_t *self, s_copy_t *copy, bool stored);
+
+/* Makes a copy of `message` waiting on `queue` and stores it in the
+   message's store. NULL with the store's error in *rc_p when there is
+   no id or the store refused it. */
+static s_copy_t *
+s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
+            s_message_t *message, int *rc_p)
+{
+    uint64_t id = 0;
+    int rc = ab_store_next_id (self->ids, &id);
+    s_copy_t *copy = rc ? NULL : s_copy_make (self, queue, edge, message, id);
+    if (copy) {
+        ab_copy_t record = s_copy_record (copy, AB_COPY_QUEUED);
+        rc = ab_store_put_copy (message->store, &record);
+    }
+    if (rc)
+        ab_log_printf (self->log, AB_LOG_ERROR, "store: a copy on %s: %s",
+                       queue->key, ab_strerror (rc));
+    if (rc && copy)
+        s_copy_forget (self, copy, false);
+    *rc_p = rc;
+    return rc ? NULL : copy;
 }
 
 /* Takes the copy off its holder, if any, freeing one credit. */
@@ -647,7 +782,7 @@ s_copy_forget (ab_broker_t *self, s_copy_t *copy, bool stored)
         zlistx_delete (copy->queue->ready, copy->ready_handle);
     zhashx_delete (self->copies, copy->id_text);
     if (stored)
-        ab_store_del_copy (self->store, copy->id);
+        ab_store_del_copy (copy->message->store, copy->id);
     s_request_destroy (self, &copy->request);
     json_decref (copy->dead);
     ab_frames_free (copy->body, copy->body_count);
@@ -723,17 +858,53 @@ s_deliver_header (s_copy_t *copy)
 static void s_instance_gone (ab_broker_t *self, s_instance_t *inst,
                              bool count_attempt);
 
+/* Takes a copy out of the ready list until `delay_ms` from now. */
+static void
+s_copy_later (ab_broker_t *self, s_copy_t *copy, int64_t delay_ms)
+{
+    if (!copy->queue->strict && copy->ready_handle) {
+        zlistx_delete (copy->queue->ready, copy->ready_handle);
+        copy->ready_handle = NULL;
+    }
+    copy->state = S_COPY_BACKOFF;
+    copy->timer =
+        ab_timer_add (self->timers, s_now () + delay_ms, S_TIMER_BACKOFF, copy);
+}
+
 /* Sends one copy to one instance; it is then in flight until ACK, NACK,
    REP, the ack timeout or the instance's death. Returns false when the
    peer is gone (the copy stays queued). */
 static bool
 s_deliver (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst)
 {
+    s_message_t *message = copy->message;
+    ab_message_t *stored = NULL;
+    zmq_msg_t *body = copy->body ? copy->body : message->body;
+    size_t count = copy->body ? copy->body_count : message->body_count;
+    if (!body) { /* durable: the frames are read back */
+        int rc = ab_store_get_message (message->store, message->id, &stored);
+        if (rc) {
+            ab_log_printf (self->log, AB_LOG_ERROR,
+                           "store: message %" PRIu64 " of copy %s: %s",
+                           message->id, copy->id_text, ab_strerror (rc));
+            s_copy_later (self, copy, S_READ_RETRY_MS);
+            return true;
+        }
+        body = stored->frames;
+        count = stored->frame_count;
+    }
     copy->attempts++;
-    int rc = s_send (self, &inst->routing_id, AB_CMD_DELIVER,
-                     s_deliver_header (copy),
-                     copy->body ? copy->body : copy->message->body,
-                     copy->body ? copy->body_count : copy->message->body_count);
+    int rc = 0;
+    if (self->disk && ab_store_in_batch (self->disk)) {
+        s_held_t *held = s_hold (self, &inst->routing_id, AB_CMD_DELIVER,
+                                 s_deliver_header (copy), body, count);
+        held->deliver_to = strdup (inst->key);
+        held->fresh =
+            message->store == self->disk && message->batch == self->batch;
+    } else
+        rc = s_send_now (self, &inst->routing_id, AB_CMD_DELIVER,
+                         s_deliver_header (copy), body, count);
+    ab_message_destroy (&stored);
     if (rc) {
         copy->attempts--;
         return false;
@@ -748,13 +919,8 @@ s_deliver (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst)
     copy->timer = ab_timer_add (
         self->timers, s_now () + copy->edge->ack_timeout_ms, S_TIMER_ACK, copy);
     self->counters[copy->attempts > 1 ? C_REDELIVERED : C_DELIVERED]++;
-    ab_copy_t record = {.id = copy->id,
-                        .message_id = copy->message->id,
-                        .edge = copy->edge->index,
-                        .edge_key = copy->queue->key,
-                        .attempts = copy->attempts,
-                        .state = AB_COPY_INFLIGHT};
-    ab_store_put_copy (self->store, &record);
+    ab_copy_t record = s_copy_record (copy, AB_COPY_INFLIGHT);
+    ab_store_put_copy (message->store, &record);
     return true;
 }
 
@@ -836,15 +1002,40 @@ s_request_fail (ab_broker_t *self, s_copy_t *copy, const char *why)
     s_copy_forget (self, copy, true);
 }
 
+/* The {reason, original} of a dead-letter delivery of `message`, which
+   died on `edge` after `attempts` deliveries. */
 static json_t *
-s_dead_header (s_copy_t *copy, ab_dead_reason_t reason)
+s_dead_header (const s_message_t *message, const ab_edge_t *edge, int attempts,
+               ab_dead_reason_t reason)
 {
-    s_message_t *message = copy->message;
     return json_pack ("{s:s, s:{s:s, s:i, s:s, s:s, s:O?, s:i}}", "reason",
                       ab_dead_reason_name (reason), "original", "type",
                       message->type, "version", message->version, "from",
-                      message->from, "to", copy->edge->to, "id",
-                      message->producer_id, "attempts", copy->attempts);
+                      message->from, "to", edge->to, "id", message->producer_id,
+                      "attempts", attempts);
+}
+
+/* Queues an agentbus.dead_letter delivery of `copy` to agent `to`.
+   False when the store refused it. */
+static bool
+s_dead_to_agent (ab_broker_t *self, s_copy_t *copy, long to,
+                 ab_dead_reason_t reason)
+{
+    s_queue_t *queue =
+        s_generation_dead_queue (self, copy->queue->gen, to, reason);
+    int rc;
+    s_copy_t *dead = s_copy_new (self, queue, copy->edge, copy->message, &rc);
+    if (!dead)
+        return false;
+    dead->dead =
+        s_dead_header (copy->message, copy->edge, copy->attempts, reason);
+    /* the original's ttl is over or irrelevant: the dead letter itself
+       must not expire into another dead letter */
+    ab_timer_cancel (self->timers, dead->ttl_timer);
+    dead->ttl_timer = 0;
+    s_copy_ready (dead, false);
+    s_mark (self, queue->agent);
+    return true;
 }
 
 /* A copy that will never be delivered again: to the edge's dead_letter
@@ -865,26 +1056,20 @@ s_dead_letter (ab_broker_t *self, s_copy_t *copy, ab_dead_reason_t reason)
                    copy->id_text, copy->message->type, copy->message->from,
                    copy->queue->key, ab_dead_reason_name (reason));
     long to = copy->edge->dead_letter_agent;
-    if (!copy->dead && to >= 0) {
-        s_queue_t *queue = s_generation_dead_queue (self, copy->queue->gen, to);
-        s_copy_t *dead = s_copy_new (self, queue, copy->edge, copy->message);
-        dead->dead = s_dead_header (copy, reason);
-        /* the original's ttl is over or irrelevant: the dead letter
-           itself must not expire into another dead letter */
-        ab_timer_cancel (self->timers, dead->ttl_timer);
-        dead->ttl_timer = 0;
-        s_copy_ready (dead, false);
-        s_mark (self, queue->agent);
+    if (!copy->dead && to >= 0 && s_dead_to_agent (self, copy, to, reason)) {
         self->counters[C_DEAD_TO_AGENT]++;
         s_copy_forget (self, copy, true);
         return;
     }
-    int rc = ab_store_dead_letter (self->store, copy->id, reason, s_wall_ms ());
+    int rc = ab_store_dead_letter (copy->message->store, copy->id, reason,
+                                   s_wall_ms ());
     if (rc)
         ab_log_printf (self->log, AB_LOG_ERROR, "store: dead letter %s: %s",
                        copy->id_text, ab_strerror (rc));
     self->counters[C_DEAD_TO_STORE]++;
-    s_copy_forget (self, copy, rc != 0);
+    /* when the disk store could not move it, its live copy stays there
+       and comes back at the next start rather than vanish */
+    s_copy_forget (self, copy, rc && copy->message->store != self->disk);
 }
 
 /* A copy comes back from its holder (ack timeout, NACK requeue, death:
@@ -911,9 +1096,7 @@ s_retry (ab_broker_t *self, s_copy_t *copy, bool counted)
         s_copy_ready (copy, true);
         return;
     }
-    copy->state = S_COPY_BACKOFF;
-    copy->timer =
-        ab_timer_add (self->timers, s_now () + backoff, S_TIMER_BACKOFF, copy);
+    s_copy_later (self, copy, backoff);
 }
 
 /* ---------------------------------------------------------------------
@@ -1258,6 +1441,13 @@ s_copy_rewrite (s_copy_t *copy, const char *payload)
     }
 }
 
+/* Where a queue's seq state lives. */
+static ab_store_t *
+s_queue_store (ab_broker_t *self, const s_queue_t *queue)
+{
+    return queue->durable ? self->disk : self->store;
+}
+
 /* Every target takes the copy: seq is new on each (duplicate) and no
    queue is full (overloaded). All or nothing. */
 static int
@@ -1269,7 +1459,8 @@ s_pub_admit (ab_broker_t *self, s_pub_t *pub)
         s_queue_t *queue = pub->targets[i];
         int64_t last;
         if (seq &&
-            ab_store_get_seq (self->store, from, queue->key, &last) == 0 &&
+            ab_store_get_seq (s_queue_store (self, queue), from, queue->key,
+                              &last) == 0 &&
             json_integer_value (seq) <= last) {
             pub->code = R_DUPLICATE;
             snprintf (pub->why, sizeof pub->why,
@@ -1333,7 +1524,12 @@ s_message_new (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
 {
     s_message_t *message = calloc (1, sizeof *message);
     assert (message);
-    ab_store_next_id (self->store, &message->id);
+    message->store = self->store;
+    for (size_t i = 0; i < pub->target_count; i++)
+        if (pub->targets[i]->durable)
+            message->store = self->disk;
+    message->batch = self->batch;
+    message->request = pub->request;
     message->type = strdup (pub->type);
     message->version = pub->version;
     message->from = strdup (pub->inst->agent->name);
@@ -1350,9 +1546,9 @@ s_message_new (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     return message;
 }
 
-/* Writes the message to the store. Returns 0 or an ab_err_t. */
+/* Writes the message to its store. Returns 0 or an ab_err_t. */
 static int
-s_message_store (ab_broker_t *self, s_message_t *message, s_pub_t *pub)
+s_message_store (s_message_t *message, s_pub_t *pub)
 {
     char *header = json_dumps (pub->header, JSON_COMPACT);
     ab_message_t record = {.id = message->id,
@@ -1369,7 +1565,7 @@ s_message_store (ab_broker_t *self, s_message_t *message, s_pub_t *pub)
                            .frame_count = message->body_count};
     int64_t ttl = s_int_field (pub->header, "ttl_ms", 0);
     record.expires_ms = ttl > 0 ? s_wall_ms () + ttl : 0;
-    int rc = ab_store_put_message (self->store, &record);
+    int rc = ab_store_put_message (message->store, &record);
     free (header);
     return rc;
 }
@@ -1393,33 +1589,72 @@ s_request_new (ab_broker_t *self, s_pub_t *pub, s_copy_t *copy)
     return request;
 }
 
-/* Queues one copy per target, then answers OK (PUB) or waits for the
-   REPLY (REQ). */
+/* The store refused the PUB: nothing of it stays (all or nothing). */
+static void
+s_pub_refused (ab_broker_t *self, s_pub_t *pub, s_message_t *message,
+               s_copy_t **copies, size_t count, int rc)
+{
+    bool disk = message->store == self->disk;
+    for (size_t i = 0; i < count; i++)
+        s_copy_forget (self, copies[i], true);
+    if (message->id)
+        ab_store_del_message (message->store, message->id);
+    s_message_unref (&message);
+    const char *why = rc != AB_EFULL ? ab_strerror (rc)
+                      : disk         ? "the durable store is full (map_size "
+                                       "or memory_limit); retry when "
+                                       "consumers catch up"
+                                     : "memory_limit reached";
+    s_reject (self, &pub->inst->routing_id, "id", pub->echo, R_OVERLOADED, NULL,
+              "store: %s", why);
+}
+
+/* Stores the message and one copy per target, then answers OK (PUB,
+   held until the batch is on disk when durable) or waits for the REPLY
+   (REQ). */
 static void
 s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
 {
     s_message_t *message = s_message_new (self, pub, proto);
-    int rc = s_message_store (self, message, pub);
+    message->refs = 1; /* held while copies are made */
+    int rc = ab_store_next_id (self->ids, &message->id);
+    if (rc == 0)
+        rc = s_message_store (message, pub);
     if (rc) {
-        message->refs = 1;
-        s_message_unref (&message);
-        s_reject (self, &pub->inst->routing_id, "id", pub->echo, R_OVERLOADED,
-                  NULL, "store: %s", ab_strerror (rc));
+        s_pub_refused (self, pub, message, NULL, 0, rc);
         return;
     }
-    message->refs = 1; /* held while copies are made */
+    s_copy_t **copies = calloc (pub->target_count, sizeof (s_copy_t *));
+    assert (copies);
+    for (size_t i = 0; i < pub->target_count && rc == 0; i++) {
+        s_queue_t *queue = pub->targets[i];
+        copies[i] = s_copy_new (self, queue, queue->edge, message, &rc);
+        if (rc == 0 && message->has_seq)
+            rc = ab_store_set_seq (s_queue_store (self, queue), message->from,
+                                   queue->key, message->seq);
+        if (rc)
+            s_pub_refused (self, pub, message, copies, copies[i] ? i + 1 : i,
+                           rc);
+    }
+    if (rc) {
+        free (copies);
+        return;
+    }
     for (size_t i = 0; i < pub->target_count; i++) {
         s_queue_t *queue = pub->targets[i];
-        s_copy_t *copy = s_copy_new (self, queue, queue->edge, message);
         if (pub->request)
-            copy->request = s_request_new (self, pub, copy);
+            copies[i]->request = s_request_new (self, pub, copies[i]);
         if (pub->rewrites && pub->rewrites[i])
-            s_copy_rewrite (copy, pub->rewrites[i]);
-        s_copy_ready (copy, false);
+            s_copy_rewrite (copies[i], pub->rewrites[i]);
+        s_copy_ready (copies[i], false);
         s_mark (self, queue->agent);
-        if (message->has_seq)
-            ab_store_set_seq (self->store, message->from, queue->key,
-                              message->seq);
+    }
+    free (copies);
+    bool durable = message->store == self->disk;
+    if (durable) { /* on disk: read back on delivery */
+        ab_frames_free (message->body, message->body_count);
+        message->body = NULL;
+        message->body_count = 0;
     }
     s_message_unref (&message);
     self->counters[pub->request ? C_REQUESTS : C_PUBLISHED]++;
@@ -1428,7 +1663,11 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     json_t *ok = json_pack ("{s:I}", "routed", (json_int_t)pub->target_count);
     if (pub->echo)
         json_object_set (ok, "id", pub->echo);
-    s_send (self, &pub->inst->routing_id, AB_CMD_OK, ok, NULL, 0);
+    if (self->disk && ab_store_in_batch (self->disk))
+        s_hold (self, &pub->inst->routing_id, AB_CMD_OK, ok, NULL, 0)->fresh =
+            durable;
+    else
+        s_send (self, &pub->inst->routing_id, AB_CMD_OK, ok, NULL, 0);
 }
 
 static void
@@ -1792,6 +2031,11 @@ s_on_timer (ab_broker_t *self, const ab_timer_entry_t *entry)
         s_heartbeat_check (self, inst);
         break;
     }
+    case S_TIMER_SYNC: /* synced after this turn's commit */
+        self->sync_due = true;
+        ab_timer_add (self->timers, s_now () + self->sync_ms, S_TIMER_SYNC,
+                      self);
+        break;
     }
 }
 
@@ -1807,24 +2051,21 @@ s_fire_timers (ab_broker_t *self)
 /* ---------------------------------------------------------------------
    Topology loading and reloading */
 
-/* Durable edges need the LMDB store, which is not written yet: refuse
-   them rather than fall back to memory silently. */
+/* Durable edges need the disk store: refuse them rather than fall back
+   to memory silently. */
 static int
 s_check_durable (ab_broker_t *self, ab_topology_t *topology, const char *path,
                  ab_diag_t *diag)
 {
     int rc = 0;
-    for (size_t i = 0; i < ab_topology_edge_count (topology); i++) {
+    for (size_t i = 0; !self->disk && i < ab_topology_edge_count (topology);
+         i++) {
         const ab_edge_t *edge = ab_topology_edge (topology, i);
-        bool durable = edge->durable < 0 ? self->durable : edge->durable;
-        if (!durable)
+        if (!s_edge_durable (self, edge))
             continue;
         ab_diag_add (diag, path, edge->line, edge->column,
-                     self->has_data_dir
-                         ? "durable edge %s -> %s: durable storage is not "
-                           "implemented yet"
-                         : "durable edge %s -> %s needs a data_dir",
-                     edge->from, edge->to);
+                     "durable edge %s -> %s needs a data_dir", edge->from,
+                     edge->to);
         rc = AB_EINVAL;
     }
     return rc;
@@ -1897,10 +2138,16 @@ ab_broker_counters (const ab_broker_t *self)
         json_integer ((json_int_t)zhashx_size (self->sessions)));
     json_object_set_new (counters, "copies_pending",
                          json_integer ((json_int_t)zhashx_size (self->copies)));
-    ab_store_stats_t stats;
+    ab_store_stats_t stats, disk = {0};
     ab_store_stats (self->store, &stats);
+    if (self->disk)
+        ab_store_stats (self->disk, &disk);
     json_object_set_new (counters, "store_dead_letters",
-                         json_integer ((json_int_t)stats.dead));
+                         json_integer ((json_int_t)(stats.dead + disk.dead)));
+    json_object_set_new (counters, "durable_messages",
+                         json_integer ((json_int_t)disk.messages));
+    json_object_set_new (counters, "durable_bytes",
+                         json_integer ((json_int_t)disk.bytes));
     return counters;
 }
 
@@ -1931,6 +2178,562 @@ s_log_counters (ab_broker_t *self)
     ab_log_printf (self->log, AB_LOG_INFO, "counters: %s", text ? text : "");
     free (text);
     json_decref (counters);
+}
+
+/* ---------------------------------------------------------------------
+   Group commit: the outbox leaves after the batch is on disk */
+
+/* Sends what the turn held. After a failed commit (`commit_rc`) an OK of
+   a message stored in the batch becomes `REJECT overloaded` and a
+   DELIVER of one is dropped: that message is not on disk. A DELIVER that
+   finds its instance gone names it for the next turn. */
+static void
+s_outbox_flush (ab_broker_t *self, int commit_rc)
+{
+    s_held_t *held;
+    while ((held = zlistx_detach (self->outbox, NULL))) {
+        bool lost = commit_rc && held->fresh;
+        if (lost && held->command == AB_CMD_OK) {
+            self->rejects[R_OVERLOADED]++;
+            json_t *header =
+                json_pack ("{s:s, s:s+}", "code", s_reject_names[R_OVERLOADED],
+                           "message", "store: the batch could not be written: ",
+                           ab_strerror (commit_rc));
+            json_t *echo = json_object_get (held->header, "id");
+            if (echo)
+                json_object_set (header, "id", echo);
+            s_send_now (self, &held->routing_id, AB_CMD_REJECT, header, NULL,
+                        0);
+        } else if (!lost &&
+                   s_send_now (self, &held->routing_id, held->command,
+                               json_incref (held->header), held->body,
+                               held->body_count) &&
+                   held->deliver_to) {
+            zlistx_add_end (self->vanished, held->deliver_to);
+            held->deliver_to = NULL; /* the list has it now */
+        }
+        void *item = held;
+        s_held_destroy (&item);
+    }
+}
+
+/* Instances a held DELIVER could not reach: gone, as s_deliver would
+   have found at once without the outbox. */
+static void
+s_forget_vanished (ab_broker_t *self)
+{
+    char *key;
+    while ((key = zlistx_detach (self->vanished, NULL))) {
+        s_instance_t *inst = zhashx_lookup (self->sessions, key);
+        if (inst)
+            s_instance_gone (self, inst, true);
+        free (key);
+    }
+}
+
+/* The batch failed: the copies of messages it stored never reached the
+   disk, so they are forgotten (a requester is told); their OKs became
+   REJECTs in s_outbox_flush. */
+static void
+s_rollback (ab_broker_t *self, int rc)
+{
+    ab_log_printf (self->log, AB_LOG_ERROR,
+                   "store: commit failed (%s): this turn's PUBs rejected",
+                   ab_strerror (rc));
+    zlistx_t *copies = zhashx_values (self->copies);
+    for (s_copy_t *copy = zlistx_first (copies); copy;
+         copy = zlistx_next (copies)) {
+        if (copy->message->store != self->disk ||
+            copy->message->batch != self->batch)
+            continue;
+        s_request_t *request = copy->request;
+        if (request && zhashx_lookup (self->sessions, request->requester_key))
+            s_reject (self, &request->requester, "id", request->id,
+                      R_OVERLOADED, NULL, "store: %s", ab_strerror (rc));
+        s_mark (self, copy->queue->agent);
+        s_copy_forget (self, copy, false);
+    }
+    zlistx_destroy (&copies);
+}
+
+/* Ends the turn's batch, then lets its answers and deliveries go. */
+static void
+s_commit (ab_broker_t *self)
+{
+    int rc = ab_store_commit (self->store);
+    if (self->disk && ab_store_in_batch (self->disk)) {
+        rc = ab_store_commit (self->disk);
+        s_outbox_flush (self, rc);
+        if (rc)
+            s_rollback (self, rc);
+        if (self->sync_due && ab_store_lmdb_tick (self->disk, s_now ()))
+            ab_log_printf (self->log, AB_LOG_ERROR, "store: sync failed");
+        self->sync_due = false;
+    }
+    if (self->admin_reply) {
+        zstr_send (self->admin, self->admin_reply);
+        zstr_free (&self->admin_reply);
+    }
+}
+
+static void
+s_begin (ab_broker_t *self)
+{
+    self->batch++;
+    ab_store_begin (self->store);
+    if (self->disk && ab_store_begin (self->disk))
+        ab_log_printf (self->log, AB_LOG_ERROR, "store: cannot begin a batch");
+    s_forget_vanished (self);
+}
+
+/* ---------------------------------------------------------------------
+   Recovery: the disk store's copies after a restart */
+
+/* What recovery collects while the store is walked. */
+typedef struct {
+    ab_broker_t *broker; /* the broker */
+    zhashx_t *messages;  /* id text → s_message_t * (one reference) */
+    zlistx_t *orphans;   /* copy ids (uint64_t *) to delete afterwards */
+    size_t copies;       /* copies requeued */
+    size_t skipped;      /* copies left in the store */
+} s_recovery_t;
+
+/* A broker message for a stored one; the frames are kept only when
+   `body` (the memory store's, for a replay), else read back. */
+static s_message_t *
+s_message_from_record (ab_broker_t *self, const ab_message_t *record,
+                       ab_store_t *store, bool body)
+{
+    s_message_t *message = calloc (1, sizeof *message);
+    assert (message);
+    message->refs = 1;
+    message->id = record->id;
+    message->type = strdup (record->type);
+    message->version = record->version;
+    message->from = strdup (record->from);
+    message->producer_id =
+        record->producer_id ? json_string (record->producer_id) : NULL;
+    message->has_seq = record->has_seq;
+    message->seq = record->seq;
+    message->traceparent =
+        record->traceparent ? strdup (record->traceparent) : NULL;
+    message->request = record->request;
+    message->store = store;
+    if (record->expires_ms) { /* wall clock → this process's monotonic */
+        int64_t left = record->expires_ms - s_wall_ms ();
+        message->expires = s_now () + (left > 0 ? left : 0);
+    }
+    if (body) {
+        message->body_count = record->frame_count;
+        message->body = calloc (record->frame_count, sizeof (zmq_msg_t));
+        assert (message->body);
+        for (size_t i = 0; i < record->frame_count; i++) {
+            zmq_msg_init (&message->body[i]);
+            zmq_msg_copy (&message->body[i], &record->frames[i]);
+        }
+    }
+    assert (message->type && message->from);
+    return message;
+}
+
+static int
+s_recover_message (void *arg, const ab_message_t *record)
+{
+    s_recovery_t *recovery = arg;
+    char key[24];
+    snprintf (key, sizeof key, "%" PRIu64, record->id);
+    zhashx_insert (recovery->messages, key,
+                   s_message_from_record (recovery->broker, record,
+                                          recovery->broker->disk, false));
+    return 0;
+}
+
+/* The queue a stored copy belongs to in the current topology (edge
+   key "from->to:type", or "dead_letter->AGENT:REASON" for a dead-letter
+   delivery, whose {reason, original} are rebuilt into *dead_p), or
+   NULL. */
+static s_queue_t *
+s_recover_queue (ab_broker_t *self, const ab_copy_t *record,
+                 const s_message_t *message, json_t **dead_p)
+{
+    s_generation_t *gen = self->gen;
+    size_t edges = ab_topology_edge_count (gen->topology);
+    const char *prefix = "dead_letter->";
+    if (strncmp (record->edge_key, prefix, strlen (prefix)) != 0) {
+        for (size_t i = 0; i < edges; i++)
+            if (streq (gen->queues[i]->key, record->edge_key))
+                return gen->queues[i];
+        return NULL;
+    }
+    char agent[256];
+    const char *colon = strrchr (record->edge_key, ':');
+    size_t length = colon ? (size_t)(colon - record->edge_key) : 0;
+    ab_dead_reason_t reason;
+    if (!colon || record->edge >= edges || length <= strlen (prefix) ||
+        length - strlen (prefix) >= sizeof agent ||
+        ab_dead_reason_from_name (colon + 1, &reason))
+        return NULL;
+    snprintf (agent, sizeof agent, "%.*s", (int)(length - strlen (prefix)),
+              record->edge_key + strlen (prefix));
+    long to = ab_topology_agent_index (gen->topology, agent);
+    const ab_edge_t *edge = gen->queues[record->edge]->edge;
+    if (to < 0 || edge->dead_letter_agent != to)
+        return NULL;
+    /* the attempts of the copy that died were not stored: 0 */
+    *dead_p = s_dead_header (message, edge, 0, reason);
+    return s_generation_dead_queue (self, gen, to, reason);
+}
+
+static int
+s_recover_copy (void *arg, const ab_copy_t *record)
+{
+    s_recovery_t *recovery = arg;
+    ab_broker_t *self = recovery->broker;
+    char key[24];
+    snprintf (key, sizeof key, "%" PRIu64, record->message_id);
+    s_message_t *message = zhashx_lookup (recovery->messages, key);
+    json_t *dead = NULL;
+    s_queue_t *queue = message && !message->request
+                           ? s_recover_queue (self, record, message, &dead)
+                           : NULL;
+    if (!queue) {
+        recovery->skipped++;
+        if (message && message->request) { /* its requester is gone */
+            uint64_t *id = malloc (sizeof *id);
+            assert (id);
+            *id = record->id;
+            zlistx_add_end (recovery->orphans, id);
+        } else
+            ab_log_printf (self->log, AB_LOG_WARNING,
+                           "recovery: copy %" PRIu64 " on %s: no such edge "
+                           "now; it stays in the store",
+                           record->id, record->edge_key);
+        return 0;
+    }
+    const ab_edge_t *edge =
+        queue->edge ? queue->edge : self->gen->queues[record->edge]->edge;
+    s_copy_t *copy = s_copy_make (self, queue, edge, message, record->id);
+    copy->attempts = record->attempts;
+    copy->dead = dead;
+    if (dead) { /* as in s_dead_letter: a dead letter does not expire */
+        ab_timer_cancel (self->timers, copy->ttl_timer);
+        copy->ttl_timer = 0;
+    }
+    s_copy_ready (copy, false);
+    s_mark (self, queue->agent);
+    recovery->copies++;
+    return 0;
+}
+
+/* Requeues every live copy of the disk store: attempts kept, all due
+   now. Request copies are deleted: the session to answer is gone. */
+static int
+s_recover (ab_broker_t *self, ab_diag_t *diag)
+{
+    s_recovery_t recovery = {self, zhashx_new (), zlistx_new (), 0, 0};
+    assert (recovery.messages && recovery.orphans);
+    zlistx_set_destructor (recovery.orphans, (czmq_destructor *)zstr_free);
+    int rc = ab_store_recover (self->disk, s_recover_message, s_recover_copy,
+                               &recovery);
+    for (s_message_t *message = zhashx_first (recovery.messages); message;
+         message = zhashx_next (recovery.messages))
+        s_message_unref (&message);
+    zhashx_destroy (&recovery.messages);
+    for (uint64_t *id = zlistx_first (recovery.orphans); id;
+         id = zlistx_next (recovery.orphans))
+        ab_store_del_copy (self->disk, *id);
+    if (rc)
+        ab_diag_add (diag, NULL, 0, 0, "recovery failed: %s", ab_strerror (rc));
+    else
+        ab_log_printf (self->log, AB_LOG_INFO,
+                       "recovered %zu copies from the store (%zu left in "
+                       "it, %zu request copies dropped: requester gone)",
+                       recovery.copies,
+                       recovery.skipped - zlistx_size (recovery.orphans),
+                       zlistx_size (recovery.orphans));
+    zlistx_destroy (&recovery.orphans);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------
+   The admin socket (docs/admin.md): a REP socket, JSON in and out. Its
+   writes join the turn's batch; the answer leaves after the commit. */
+
+/* Dead letters per page of dead.list, at most. */
+#define S_ADMIN_LIMIT 1000
+
+/* The stores that may hold dead letters, disk first. */
+static size_t
+s_stores (ab_broker_t *self, ab_store_t *stores[2])
+{
+    size_t count = 0;
+    if (self->disk)
+        stores[count++] = self->disk;
+    stores[count++] = self->store;
+    return count;
+}
+
+/* The store holding dead letter `id`, or NULL; fills *dead. */
+static ab_store_t *
+s_find_dead (ab_broker_t *self, uint64_t id, ab_dead_letter_t *dead)
+{
+    ab_store_t *stores[2];
+    size_t count = s_stores (self, stores);
+    for (size_t i = 0; i < count; i++)
+        if (ab_store_get_dead (stores[i], id, dead) == 0)
+            return stores[i];
+    return NULL;
+}
+
+/* dead.list {cursor, limit}: one page, oldest first. The cursor is
+   "STORE:POSITION" (opaque to clients); null when there is no more. */
+static json_t *
+s_admin_list (ab_broker_t *self, const json_t *request)
+{
+    ab_store_t *stores[2];
+    size_t count = s_stores (self, stores), which = 0;
+    uint64_t position = 0;
+    const char *cursor = s_string_field (request, "cursor");
+    if (cursor && sscanf (cursor, "%zu:%" SCNu64, &which, &position) != 2)
+        return json_pack ("{s:b, s:s}", "ok", 0, "error", "bad cursor");
+    json_int_t limit = s_int_field (request, "limit", 100);
+    if (limit < 1 || limit > S_ADMIN_LIMIT || which >= count)
+        return json_pack ("{s:b, s:s}", "ok", 0, "error",
+                          "limit must be 1 to 1000; cursor from dead.list");
+    ab_dead_letter_t *dead = calloc ((size_t)limit, sizeof *dead);
+    assert (dead);
+    size_t got = 0;
+    ab_store_t *store = stores[which];
+    int rc = ab_store_list_dead (store, &position, (size_t)limit, dead, &got);
+    json_t *list = json_array ();
+    for (size_t i = 0; rc == 0 && i < got; i++)
+        json_array_append_new (
+            list,
+            json_pack ("{s:o, s:o, s:s, s:s, s:I, s:i}", "id",
+                       json_sprintf ("%" PRIu64, dead[i].copy.id), "message",
+                       json_sprintf ("%" PRIu64, dead[i].copy.message_id),
+                       "edge", dead[i].copy.edge_key, "reason",
+                       ab_dead_reason_name (dead[i].reason), "at_ms",
+                       (json_int_t)dead[i].at_ms, "attempts",
+                       dead[i].copy.attempts));
+    /* edge keys are borrowed until the next store call: read messages
+       only now */
+    for (size_t i = 0; rc == 0 && i < got; i++) {
+        ab_message_t *message = NULL;
+        if (ab_store_get_message (store, dead[i].copy.message_id, &message))
+            continue;
+        json_t *entry = json_array_get (list, i);
+        json_object_set_new (entry, "type", json_string (message->type));
+        json_object_set_new (entry, "from", json_string (message->from));
+        ab_message_destroy (&message);
+    }
+    free (dead);
+    if (rc) {
+        json_decref (list);
+        return json_pack ("{s:b, s:s}", "ok", 0, "error", ab_strerror (rc));
+    }
+    if (got < (size_t)limit) { /* this store is done: the next non-empty */
+        position = 0;
+        ab_store_stats_t stats = {0};
+        while (++which < count &&
+               (ab_store_stats (stores[which], &stats), stats.dead == 0))
+            ;
+    }
+    if (which >= count)
+        return json_pack ("{s:b, s:o, s:n}", "ok", 1, "dead", list, "cursor");
+    return json_pack ("{s:b, s:o, s:o}", "ok", 1, "dead", list, "cursor",
+                      json_sprintf ("%zu:%" PRIu64, which, position));
+}
+
+/* The ids a replay or purge names: "ids" (strings or integers) or
+   "all": true. Returns the count, or -1 with *error set. */
+static long
+s_admin_ids (ab_broker_t *self, const json_t *request, uint64_t **ids_p,
+             const char **error)
+{
+    const json_t *ids = json_object_get (request, "ids");
+    if (json_is_true (json_object_get (request, "all"))) {
+        zlistx_t *all = zlistx_new ();
+        ab_store_t *stores[2];
+        size_t count = s_stores (self, stores);
+        ab_dead_letter_t page[64];
+        for (size_t i = 0; i < count; i++) {
+            uint64_t cursor = 0;
+            size_t got = 64;
+            while (got == 64 &&
+                   ab_store_list_dead (stores[i], &cursor, 64, page, &got) == 0)
+                for (size_t k = 0; k < got; k++)
+                    zlistx_add_end (all, (void *)(uintptr_t)page[k].copy.id);
+        }
+        long n = (long)zlistx_size (all), k = 0;
+        *ids_p = calloc (n ? (size_t)n : 1, sizeof (uint64_t));
+        assert (*ids_p);
+        for (void *id = zlistx_first (all); id; id = zlistx_next (all))
+            (*ids_p)[k++] = (uint64_t)(uintptr_t)id;
+        zlistx_destroy (&all);
+        return n;
+    }
+    if (!json_is_array (ids)) {
+        *error = "give \"ids\" (a list) or \"all\": true";
+        return -1;
+    }
+    size_t n = json_array_size (ids);
+    *ids_p = calloc (n ? n : 1, sizeof (uint64_t));
+    assert (*ids_p);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *id = json_array_get (ids, i);
+        char *end = NULL;
+        errno = 0;
+        if (json_is_integer (id) && json_integer_value (id) > 0)
+            (*ids_p)[i] = (uint64_t)json_integer_value (id);
+        else if (json_is_string (id))
+            (*ids_p)[i] = strtoull (json_string_value (id), &end, 10);
+        if ((*ids_p)[i] == 0 || errno || (end && *end)) {
+            free (*ids_p);
+            *error = "ids must be dead-letter ids from dead.list";
+            return -1;
+        }
+    }
+    return (long)n;
+}
+
+/* Puts dead letter `id` back on its edge as a fresh copy (attempt 1 on
+   its next delivery). Returns NULL or why not. */
+static const char *
+s_replay_one (ab_broker_t *self, uint64_t id)
+{
+    ab_dead_letter_t dead;
+    ab_store_t *store = s_find_dead (self, id, &dead);
+    if (!store)
+        return "no such dead letter";
+    ab_copy_t record = dead.copy;
+    char *edge_key = strdup (record.edge_key);
+    assert (edge_key);
+    record.edge_key = edge_key;
+    ab_message_t *stored = NULL;
+    if (ab_store_get_message (store, record.message_id, &stored)) {
+        free (edge_key);
+        return "its message cannot be read";
+    }
+    s_message_t *message =
+        s_message_from_record (self, stored, store, store != self->disk);
+    ab_message_destroy (&stored);
+    json_t *dead_header = NULL;
+    s_queue_t *queue = s_recover_queue (self, &record, message, &dead_header);
+    free (edge_key);
+    const char *why = "its edge is not in the topology now";
+    if (queue) {
+        const ab_edge_t *edge =
+            queue->edge ? queue->edge : self->gen->queues[record.edge]->edge;
+        int rc;
+        s_copy_t *copy = s_copy_new (self, queue, edge, message, &rc);
+        if (copy && (rc = ab_store_del_dead (store, id)) != 0)
+            s_copy_forget (self, copy, true);
+        else if (copy) {
+            copy->dead = dead_header;
+            dead_header = NULL;
+            s_copy_ready (copy, false);
+            s_mark (self, queue->agent);
+        }
+        why = rc ? ab_strerror (rc) : NULL;
+    }
+    json_decref (dead_header);
+    s_message_unref (&message);
+    return why;
+}
+
+static const char *
+s_purge_one (ab_broker_t *self, uint64_t id)
+{
+    ab_dead_letter_t dead;
+    ab_store_t *store = s_find_dead (self, id, &dead);
+    if (!store)
+        return "no such dead letter";
+    int rc = ab_store_del_dead (store, id);
+    return rc ? ab_strerror (rc) : NULL;
+}
+
+/* dead.replay and dead.purge: {ok, done, failed: [{id, error}]}. */
+static json_t *
+s_admin_each (ab_broker_t *self, const json_t *request,
+              const char *(*fn) (ab_broker_t *self, uint64_t id))
+{
+    uint64_t *ids = NULL;
+    const char *error = NULL;
+    long count = s_admin_ids (self, request, &ids, &error);
+    if (count < 0)
+        return json_pack ("{s:b, s:s}", "ok", 0, "error", error);
+    json_t *failed = json_array ();
+    for (long i = 0; i < count; i++) {
+        const char *why = fn (self, ids[i]);
+        if (why)
+            json_array_append_new (failed,
+                                   json_pack ("{s:o, s:s}", "id",
+                                              json_sprintf ("%" PRIu64, ids[i]),
+                                              "error", why));
+    }
+    free (ids);
+    json_int_t done = count - (json_int_t)json_array_size (failed);
+    return json_pack ("{s:b, s:I, s:o}", "ok", json_array_size (failed) == 0,
+                      "done", done, "failed", failed);
+}
+
+static json_t *
+s_admin_replay (ab_broker_t *self, const json_t *request)
+{
+    return s_admin_each (self, request, s_replay_one);
+}
+
+static json_t *
+s_admin_purge (ab_broker_t *self, const json_t *request)
+{
+    return s_admin_each (self, request, s_purge_one);
+}
+
+static json_t *
+s_admin_counters (ab_broker_t *self, const json_t *request)
+{
+    (void)request;
+    return json_pack ("{s:b, s:o}", "ok", 1, "counters",
+                      ab_broker_counters (self));
+}
+
+/* The admin requests, by "cmd". */
+static const struct {
+    const char *name;                                  /* "cmd" */
+    json_t *(*fn) (ab_broker_t *self, const json_t *); /* its answer */
+} s_admin_commands[] = {
+    {"dead.list", s_admin_list},
+    {"dead.replay", s_admin_replay},
+    {"dead.purge", s_admin_purge},
+    {"counters", s_admin_counters},
+};
+
+/* One admin request; the answer waits in admin_reply for the commit. */
+static void
+s_on_admin (ab_broker_t *self)
+{
+    char *text = zstr_recv (self->admin);
+    if (!text)
+        return;
+    json_t *request = json_loads (text, 0, NULL);
+    const char *cmd = s_string_field (request, "cmd");
+    size_t i = 0, count = sizeof s_admin_commands / sizeof s_admin_commands[0];
+    while (cmd && i < count && !streq (s_admin_commands[i].name, cmd))
+        i++;
+    json_t *reply =
+        cmd && i < count
+            ? s_admin_commands[i].fn (self, request)
+            : json_pack ("{s:b, s:s}", "ok", 0, "error",
+                         "unknown request: give \"cmd\": dead.list, "
+                         "dead.replay, dead.purge or counters");
+    ab_log_printf (self->log, AB_LOG_INFO, "admin: %s", cmd ? cmd : "?");
+    self->admin_reply = json_dumps (reply, JSON_COMPACT);
+    if (!self->admin_reply)
+        self->admin_reply = strdup ("{\"ok\":false}");
+    json_decref (reply);
+    json_decref (request);
+    zstr_free (&text);
 }
 
 /* ---------------------------------------------------------------------
@@ -2013,22 +2816,29 @@ ab_broker_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
     ab_log_printf (self->log, AB_LOG_INFO, "serving %s on %s",
                    ab_topology_id (self->gen->topology), self->endpoint);
-    zmq_pollitem_t items[] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
-                              {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[] = {
+        {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0},
+        {self->admin ? zsock_resolve (self->admin) : NULL, 0, ZMQ_POLLIN, 0}};
     self->terminated = false;
     while (!self->terminated) {
         long timeout = ab_timer_timeout_ms (self->timers, s_now ());
-        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+        if (zmq_poll (items, self->admin ? 3 : 2, timeout) < 0 &&
+            errno != EINTR)
             break;
-        ab_store_begin (self->store);
+        /* one batch per turn: everything read below shares one commit
+           (and one sync) before any answer leaves */
+        s_begin (self);
         if (items[0].revents & ZMQ_POLLIN)
             s_on_pipe (self, pipe);
+        if (self->admin && (items[2].revents & ZMQ_POLLIN))
+            s_on_admin (self);
         for (int i = 0; i < S_BATCH && !self->terminated; i++)
             if (!s_on_socket (self))
                 break;
         s_fire_timers (self);
         s_flush (self);
-        ab_store_commit (self->store);
+        s_commit (self);
     }
     /* a clean drain: what was handed to libzmq still leaves (linger);
        nothing more is read */
@@ -2087,6 +2897,46 @@ s_pipeline_new (ab_broker_t *self, const ab_broker_config_t *config,
     return pipeline;
 }
 
+/* Opens the LMDB store in data_dir; a directory that is not ours or is
+   damaged is an error in diag, never reinitialised. */
+static int
+s_open_disk (ab_broker_t *self, const ab_broker_config_t *config,
+             ab_diag_t *diag)
+{
+    ab_store_lmdb_options_t options = {.data_dir = config->data_dir,
+                                       .map_size = config->map_size,
+                                       .sync = (ab_store_sync_t)config->sync,
+                                       .sync_ms = config->sync_ms,
+                                       .bytes_limit = config->memory_limit};
+    self->disk = ab_store_new_lmdb (&options, diag);
+    if (!self->disk)
+        return AB_EIO;
+    self->ids = self->disk;
+    if (config->sync == AB_STORE_SYNC_BATCH && config->sync_ms > 0) {
+        self->sync_ms = config->sync_ms;
+        ab_timer_add (self->timers, s_now () + self->sync_ms, S_TIMER_SYNC,
+                      self);
+    }
+    ab_log_printf (self->log, AB_LOG_INFO, "durable store %s in %s",
+                   ab_store_lmdb_id (self->disk), config->data_dir);
+    return 0;
+}
+
+static int
+s_bind_admin (ab_broker_t *self, const char *endpoint, ab_diag_t *diag)
+{
+    self->admin = zsock_new (ZMQ_REP);
+    if (!self->admin)
+        return AB_EIO;
+    zsock_set_linger (self->admin, 0);
+    if (zsock_bind (self->admin, "%s", endpoint) < 0) {
+        ab_diag_add (diag, NULL, 0, 0, "cannot bind admin endpoint %s: %s",
+                     endpoint, zmq_strerror (zmq_errno ()));
+        return AB_EIO;
+    }
+    return 0;
+}
+
 ab_broker_t *
 ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
 {
@@ -2101,10 +2951,17 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
                                   ? config->max_message_bytes
                                   : AB_BROKER_MAX_MESSAGE_BYTES;
     self->durable = config->durable;
-    self->has_data_dir = config->has_data_dir;
     self->log = config->log;
     self->timers = ab_timer_new ();
-    self->store = ab_store_new_memory (NULL);
+    ab_store_memory_options_t memory = {.bytes_limit = config->memory_limit};
+    self->store = ab_store_new_memory (&memory);
+    self->ids = self->store;
+    self->outbox = zlistx_new ();
+    self->vanished = zlistx_new ();
+    if (self->outbox && self->vanished) {
+        zlistx_set_destructor (self->outbox, s_held_destroy);
+        zlistx_set_destructor (self->vanished, (czmq_destructor *)zstr_free);
+    }
     self->retired = zlistx_new ();
     self->agents = zhashx_new ();
     self->sessions = zhashx_new ();
@@ -2112,14 +2969,19 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->dirty = zlistx_new ();
     self->format_assert = config->format_assert;
     self->pipeline = s_pipeline_new (self, config, diag);
-    ab_topology_t *topology = s_load_topology (self, diag);
+    /* the disk store first: whether durable edges load depends on it */
+    bool opened = !config->data_dir || s_open_disk (self, config, diag) == 0;
+    ab_topology_t *topology = opened ? s_load_topology (self, diag) : NULL;
     if (topology)
         self->gen = s_generation_new (self, &topology, diag);
     if (!self->topology_path || !self->timers || !self->store ||
-        !self->retired || !self->agents || !self->sessions || !self->copies ||
-        !self->dirty || !self->pipeline || !self->gen ||
+        !self->outbox || !self->vanished || !self->retired || !self->agents ||
+        !self->sessions || !self->copies || !self->dirty || !self->pipeline ||
+        !self->gen || (self->disk && s_recover (self, diag)) ||
         s_bind (self, config->endpoint ? config->endpoint : AB_BROKER_ENDPOINT,
-                diag))
+                diag) ||
+        (config->admin_endpoint &&
+         s_bind_admin (self, config->admin_endpoint, diag)))
         ab_broker_destroy (&self);
     return self;
 }
@@ -2133,9 +2995,11 @@ ab_broker_destroy (ab_broker_t **self_p)
         return;
     if (self->copies) {
         zlistx_t *copies = zhashx_values (self->copies);
+        /* not from the store: the disk store keeps them for the next
+           start */
         for (s_copy_t *copy = zlistx_first (copies); copy;
              copy = zlistx_next (copies))
-            s_copy_forget (self, copy, true);
+            s_copy_forget (self, copy, false);
         zlistx_destroy (&copies);
     }
     if (self->sessions) {
@@ -2159,8 +3023,13 @@ ab_broker_destroy (ab_broker_t **self_p)
     zhashx_destroy (&self->copies);
     zlistx_destroy (&self->retired);
     zlistx_destroy (&self->dirty);
+    zlistx_destroy (&self->outbox);
+    zlistx_destroy (&self->vanished);
+    zstr_free (&self->admin_reply);
+    zsock_destroy (&self->admin);
     ab_pipeline_destroy (&self->pipeline);
     ab_store_destroy (&self->store);
+    ab_store_destroy (&self->disk);
     ab_timer_destroy (&self->timers);
     zsock_destroy (&self->router);
     free (self->endpoint);

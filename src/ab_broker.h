@@ -42,18 +42,24 @@
    to ab_broker_new only (the broker copies what it keeps), except `log`,
    which must outlive the broker. Zeroed fields take the defaults. */
 typedef struct {
-    const char *endpoint;     /* where to bind; NULL = the default */
-    const char *topology;     /* topology file (required) */
-    int64_t heartbeat_ms;     /* 0 = 1000 */
-    size_t max_message_bytes; /* 0 = 256 MiB */
-    bool durable;             /* default of edges' `durable` */
-    bool has_data_dir;        /* a data_dir is configured */
-    bool format_assert;       /* JSON Schema `format` asserts */
-    const json_t *filters;    /* the `filters:` pipeline, or NULL; a
-                                 `{name: schema}` entry sets
-                                 format_assert and is otherwise implied */
-    const char *config_file;  /* where `filters` was written (messages) */
-    ab_log_t *log;            /* where log lines go; NULL = nowhere */
+    const char *endpoint;       /* where to bind; NULL = the default */
+    const char *topology;       /* topology file (required) */
+    int64_t heartbeat_ms;       /* 0 = 1000 */
+    size_t max_message_bytes;   /* 0 = 256 MiB */
+    bool durable;               /* default of edges' `durable` */
+    const char *data_dir;       /* durable state (the LMDB store), or NULL:
+                                   then durable edges are a load error */
+    int sync;                   /* ab_store_sync_t: always, batch, never */
+    int sync_ms;                /* batch: sync at most this often */
+    size_t map_size;            /* LMDB map size; 0 = the store's default */
+    size_t memory_limit;        /* frame bytes held per store; 0 = none */
+    const char *admin_endpoint; /* admin REP socket, or NULL (docs/admin.md) */
+    bool format_assert;         /* JSON Schema `format` asserts */
+    const json_t *filters;      /* the `filters:` pipeline, or NULL; a
+                                   `{name: schema}` entry sets
+                                   format_assert and is otherwise implied */
+    const char *config_file;    /* where `filters` was written (messages) */
+    ab_log_t *log;              /* where log lines go; NULL = nowhere */
 } ab_broker_config_t;
 
 typedef struct _ab_broker_t ab_broker_t;

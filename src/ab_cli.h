@@ -24,4 +24,7 @@ ab_cli_fn ab_cli_graph;
 /* agentbus validate (src/ab_cli_validate.c) */
 ab_cli_fn ab_cli_validate;
 
+/* agentbus dead (src/ab_cli_dead.c) */
+ab_cli_fn ab_cli_dead;
+
 #endif

@@ -28,7 +28,11 @@ static const struct {
      ab_cli_graph},
     {"validate", "validate --schema FILE [INSTANCE...]  check JSON documents",
      ab_cli_validate},
-    {"version", "version                      print the version", s_cmd_version},
+    {"dead",
+     "dead list|replay|purge --admin EP [ID...|--all]  manage dead letters",
+     ab_cli_dead},
+    {"version", "version                      print the version",
+     s_cmd_version},
 };
 
 static int

@@ -28,6 +28,7 @@
 #include "ab_broker.h"
 #include "ab_diag.h"
 #include "ab_log.h"
+#include "ab_store_lmdb.h"
 #include "ab_yaml.h"
 
 /* Everything the command line and the config file decide. */
@@ -39,6 +40,10 @@ typedef struct {
     int64_t heartbeat_ms;      /* 0 = the default */
     int64_t max_message_bytes; /* 0 = the default */
     bool durable;              /* edges' default */
+    int64_t sync[2];           /* ab_store_sync_t and batch_ms */
+    int64_t map_size;          /* LMDB map size; 0 = the default */
+    int64_t memory_limit;      /* frame bytes per store; 0 = none */
+    char *admin_endpoint;      /* admin socket, or NULL */
     json_t *filters;           /* the pipeline (owned) or NULL */
     ab_log_level_t log_level;  /* threshold */
     bool verbose;              /* --verbose: debug */
@@ -52,6 +57,7 @@ typedef enum {
     S_BOOL,   /* true or false */
     S_LIST,   /* a list, kept as JSON */
     S_LEVEL,  /* a log level name */
+    S_SYNC,   /* always, never, or {batch_ms: N} */
 } s_key_type_t;
 
 /* The keys of agentbusd.yaml: where each goes in s_options_t. */
@@ -71,7 +77,17 @@ static const struct {
     {"durable", S_BOOL, offsetof (s_options_t, durable), 0, 0},
     {"filters", S_LIST, offsetof (s_options_t, filters), 0, 0},
     {"log_level", S_LEVEL, offsetof (s_options_t, log_level), 0, 0},
+    {"sync", S_SYNC, offsetof (s_options_t, sync), 1, 60 * 1000},
+    {"map_size", S_INT, offsetof (s_options_t, map_size), 1024 * 1024,
+     (int64_t)1 << 40},
+    {"memory_limit", S_INT, offsetof (s_options_t, memory_limit), 0,
+     (int64_t)1 << 40},
+    {"admin_endpoint", S_STRING, offsetof (s_options_t, admin_endpoint), 0, 0},
 };
+
+/* The words of `sync:`, by ab_store_sync_t (batch is written as
+   {batch_ms: N}). */
+static const char *s_sync_words[] = {"always", NULL, "never"};
 
 static void
 s_set_string (char **field, const char *value)
@@ -118,7 +134,30 @@ s_apply_key (s_options_t *options, int key, json_t *value, const char *file)
     case S_LEVEL:
         ab_log_level_from_name (json_string_value (value), field);
         break;
+    case S_SYNC: {
+        int64_t *sync = field;
+        const char *word = json_string_value (value);
+        sync[0] = AB_STORE_SYNC_BATCH;
+        sync[1] = json_integer_value (json_object_get (value, "batch_ms"));
+        for (int i = 0; word && i < 3; i++)
+            if (s_sync_words[i] && streq (s_sync_words[i], word))
+                sync[0] = i;
+        break;
     }
+    }
+}
+
+/* `sync:` is always, never or {batch_ms: N} with N in the key's range. */
+static bool
+s_sync_valid (int key, json_t *value)
+{
+    const char *word = json_string_value (value);
+    if (word)
+        return streq (word, "always") || streq (word, "never");
+    json_t *ms = json_object_get (value, "batch_ms");
+    return json_is_object (value) && json_object_size (value) == 1 &&
+           json_is_integer (ms) && json_integer_value (ms) >= s_keys[key].min &&
+           json_integer_value (ms) <= s_keys[key].max;
 }
 
 static int
@@ -154,6 +193,14 @@ s_check_value (int key, json_t *value, const char *file, ab_pos_t pos,
             return 0;
         ab_diag_add (diag, file, pos.line, pos.column, "%s must be a list",
                      name);
+        return -1;
+    case S_SYNC:
+        if (s_sync_valid (key, value))
+            return 0;
+        ab_diag_add (diag, file, pos.line, pos.column,
+                     "%s must be always, never or {batch_ms: N} with N from "
+                     "%" PRId64 " to %" PRId64,
+                     name, s_keys[key].min, s_keys[key].max);
         return -1;
     case S_INT:
         if (json_is_integer (value) &&
@@ -272,6 +319,21 @@ s_read_flags (int argc, char *argv[], s_flags_t *flags)
     return 0;
 }
 
+/* Creates the folders above data_dir; the store makes data_dir itself
+   (mode 0700) and refuses one that holds something else. */
+static int
+s_data_dir_parent (const char *data_dir, ab_diag_t *diag)
+{
+    char *copy = data_dir ? strdup (data_dir) : NULL;
+    int rc = copy && zsys_dir_create ("%s", dirname (copy)) ? 1 : 0;
+    if (rc)
+        ab_diag_add (diag, data_dir, 0, 0,
+                     "cannot create the folder of the data_dir: %s",
+                     strerror (errno));
+    free (copy);
+    return rc;
+}
+
 /* Flags override the config file, so the file is read first. Returns 0,
    or the exit status for a usage or configuration error (-1: answered,
    exit 0). */
@@ -300,12 +362,7 @@ s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
                      "configuration");
         return 1;
     }
-    if (options->data_dir && zsys_dir_create ("%s", options->data_dir)) {
-        ab_diag_add (diag, options->data_dir, 0, 0,
-                     "cannot create the data_dir: %s", strerror (errno));
-        return 1;
-    }
-    return 0;
+    return s_data_dir_parent (options->data_dir, diag);
 }
 
 /* Blocks the signals we handle in every thread (the actor inherits the
@@ -366,6 +423,7 @@ s_options_free (s_options_t *options)
     free (options->endpoint);
     free (options->topology);
     free (options->data_dir);
+    free (options->admin_endpoint);
     json_decref (options->filters);
 }
 
@@ -380,7 +438,12 @@ s_run (s_options_t *options, int signals, ab_log_t *log, ab_diag_t *diag)
                                  .max_message_bytes =
                                      (size_t)options->max_message_bytes,
                                  .durable = options->durable,
-                                 .has_data_dir = options->data_dir != NULL,
+                                 .data_dir = options->data_dir,
+                                 .sync = (int)options->sync[0],
+                                 .sync_ms = (int)options->sync[1],
+                                 .map_size = (size_t)options->map_size,
+                                 .memory_limit = (size_t)options->memory_limit,
+                                 .admin_endpoint = options->admin_endpoint,
                                  .filters = options->filters,
                                  .config_file = options->config,
                                  .log = log};

@@ -26,6 +26,7 @@ typedef struct {
     zactor_t *actor;     /* running it */
     char *endpoint;      /* where agents connect */
     ab_log_t *log;       /* broker log, or NULL */
+    char *data_dir;      /* durable mode: its fresh data_dir, else NULL */
 } h_broker_t;
 
 /* One received message. */
@@ -75,7 +76,14 @@ h_start_filtered (const char *topology, int64_t heartbeat_ms, size_t max_bytes,
 {
     char *path = topology[0] == '/' ? strdup (topology) : h_fixture (topology);
     ab_diag_t *diag = ab_diag_new ();
-    h_broker_t self = {NULL, NULL, NULL, NULL};
+    h_broker_t self = {NULL, NULL, NULL, NULL, NULL};
+    /* AB_TEST_DURABLE=1: every edge durable, on a fresh data_dir */
+    bool durable = getenv ("AB_TEST_DURABLE") != NULL;
+    if (durable) {
+        char template[] = "/tmp/check-broker-data-XXXXXX";
+        ck_assert_ptr_nonnull (mkdtemp (template));
+        self.data_dir = strdup (template);
+    }
     /* AB_TEST_LOG=1 shows the broker's debug log on stderr */
     if (getenv ("AB_TEST_LOG"))
         self.log = ab_log_new (stderr, AB_LOG_DEBUG, true);
@@ -84,6 +92,8 @@ h_start_filtered (const char *topology, int64_t heartbeat_ms, size_t max_bytes,
                                  .heartbeat_ms = heartbeat_ms,
                                  .max_message_bytes = max_bytes,
                                  .filters = filters,
+                                 .durable = durable,
+                                 .data_dir = self.data_dir,
                                  .log = self.log};
     self.broker = ab_broker_new (&config, diag);
     if (!self.broker)
@@ -115,6 +125,16 @@ h_stop (h_broker_t *self)
     ab_broker_destroy (&self->broker);
     ab_log_destroy (&self->log);
     free (self->endpoint);
+    if (self->data_dir) {
+        char *files[] = {"data.mdb", "lock.mdb"};
+        for (size_t i = 0; i < 2; i++) {
+            char *path = zsys_sprintf ("%s/%s", self->data_dir, files[i]);
+            remove (path);
+            free (path);
+        }
+        zsys_dir_delete ("%s", self->data_dir);
+        free (self->data_dir);
+    }
 }
 
 /* The counter at `name` ("acked", or "rejected.invalid"). */

@@ -80,7 +80,7 @@ s_target (s_daemon_t *daemon)
 {
     snprintf (daemon->endpoint, sizeof daemon->endpoint,
               "ipc:///tmp/check-agentbusd-%d.sock", (int)getpid ());
-    h_broker_t target = {NULL, NULL, daemon->endpoint, NULL};
+    h_broker_t target = {NULL, NULL, daemon->endpoint, NULL, NULL};
     return target;
 }
 
@@ -241,13 +241,26 @@ START_TEST (test_refusals)
     s_expect_refusal (values, "bad-values.yaml:4:10: durable must be true or "
                               "false");
     s_expect_refusal (values, "bad-values.yaml:2:12: log_level must be");
+    s_expect_refusal (values, "bad-values.yaml:5:7: sync must be always, "
+                              "never or {batch_ms: N}");
+    s_expect_refusal (values, "bad-values.yaml:6:11: map_size must be an "
+                              "integer from 1048576");
     free (bad_values);
     const char *no_dir[] = {"--topology", durable, NULL};
     s_expect_refusal (no_dir, "needs a data_dir");
+    /* a data_dir holding something else is never initialised */
     char *dir = zsys_sprintf ("/tmp/check-agentbusd-%d/data", (int)getpid ());
+    ck_assert_int_eq (zsys_dir_create ("%s", dir), 0);
+    char *junk = zsys_sprintf ("%s/notes.txt", dir);
+    FILE *file = fopen (junk, "w");
+    ck_assert_ptr_nonnull (file);
+    fputs ("mine\n", file);
+    fclose (file);
     const char *with_dir[] = {"--topology", durable, "--data-dir", dir, NULL};
-    s_expect_refusal (with_dir, "durable storage is not implemented yet");
-    ck_assert (zsys_file_exists (dir));
+    s_expect_refusal (with_dir, "refusing to initialise");
+    ck_assert (zsys_file_exists (junk));
+    remove (junk);
+    free (junk);
     zsys_dir_delete ("%s", dir);
     char *parent = zsys_sprintf ("/tmp/check-agentbusd-%d", (int)getpid ());
     zsys_dir_delete ("%s", parent);

@@ -150,10 +150,6 @@ class Process(abtest.BrokerTestCase):
         self.broker_with(args=["--data-dir", data]).start()
         self.assertTrue(os.path.isdir(data))
 
-    # Broker gap, protocol section 4 / files-and-commands `durable`:
-    # agentbusd refuses durable edges ("durable storage is not implemented
-    # yet"; there is no LMDB store). Remove this mark when it lands.
-    @unittest.expectedFailure
     def test_durable_copies_survive_restart(self):
         # protocol section 4: for durable edges OK means written to
         # stable storage, so a copy outlives the broker process
