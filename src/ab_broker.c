@@ -1,0 +1,2083 @@
+/*  =========================================================================
+    ab_broker - the agentbus broker: sessions, routing, delivery, retry
+
+    Copyright (c) the agentbus authors.
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+
+    Design note.
+
+    The path of a message reads top to bottom in this file: s_on_message
+    (parse, session) → s_on_publish (header, schema stage, filter pipeline,
+    route, store, OK) → s_dispatch (credit, round robin) → s_on_ack /
+    s_on_nack / timers → s_retry or s_dead_letter.
+
+    Objects and who owns whom:
+    * an *instance* is one connected DEALER (key: its routing id in hex);
+      it lists the copies it holds in flight, so its death or BYE requeues
+      them without scanning anything else;
+    * an *agent* (by name, survives reloads) lists its instances (round
+      robin: the list is rotated as copies go out) and the queues that
+      deliver to it;
+    * a *generation* is one loaded topology with one queue per edge;
+      a reload makes a new generation and retires the old one, which lives
+      (holding its topology reference) until its last copy is done, so
+      copies routed by the old topology finish under its edge options;
+    * a *queue* holds the copies of one edge that wait for delivery, in
+      publication order. A non-strict queue holds only copies ready to go
+      (a retry due goes back to the front); a strict queue holds every copy
+      not yet done, and only its head may be in flight: "at most one copy
+      of the producer in flight" is then "look at the head only", which
+      also keeps retries in order;
+    * a *copy* is (message, edge): the unit of ack, retry and dead letter;
+      its id is the `msg` agents see. A *message* holds the frames 3...
+      received (zmq_msg_t, never copied) and is shared by its copies.
+
+    Every deadline (ack timeout, backoff, ttl, request timeout, heartbeat)
+    is one entry in the ab_timer heap; zmq_poll sleeps until the earliest.
+    Nothing is scanned per message beyond the target edges of a PUB and the
+    queues and instances of one agent.
+
+    The store (memory today) gets ids, messages, copy state, seq state
+    and dead letters; one batch per loop turn. Answers are sent at once,
+    which is right for the memory store; a durable store will need OKs
+    held back until the batch commits (see docs/protocol.md).
+*/
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "agentbus.h"
+#include "ab_broker.h"
+#include "ab_filter.h"
+#include "ab_proto.h"
+#include "ab_schema.h"
+#include "ab_store.h"
+#include "ab_timer.h"
+#include "ab_topology.h"
+
+/* Messages read from the socket per loop turn, so timers never starve. */
+#define S_BATCH 256
+/* Extra bytes libzmq accepts per frame above max_message_bytes, so a
+   message slightly too big still reaches us and gets `REJECT too_large`
+   instead of a silent disconnect. */
+#define S_MAXMSG_MARGIN (1024 * 1024)
+/* The type of dead-letter deliveries (protocol §5). */
+#define S_DEAD_LETTER_TYPE "agentbus.dead_letter"
+/* An instance is dead after this many heartbeats without traffic. */
+#define S_HEARTBEAT_LIVES 3
+/* Backoff doubles per attempt but stops doubling here (2^20 x base). */
+#define S_BACKOFF_MAX_SHIFT 20
+
+/* ---------------------------------------------------------------------
+   Counters */
+
+typedef enum {
+    C_RECEIVED = 0,
+    C_PUBLISHED,
+    C_REQUESTS,
+    C_COPIES_QUEUED,
+    C_DELIVERED,
+    C_REDELIVERED,
+    C_ACKED,
+    C_NACKED,
+    C_ACK_TIMEOUTS,
+    C_EXPIRED,
+    C_DEAD_TO_AGENT,
+    C_DEAD_TO_STORE,
+    C_REPLIES,
+    C_REPLIES_DROPPED,
+    C_REQUESTS_TIMED_OUT,
+    C_HELLOS,
+    C_BYES,
+    C_INSTANCES_DEAD,
+    C_SEND_FAILURES,
+    C_RELOADS,
+    C_RELOAD_FAILURES,
+    C_ATTACHMENT_BYTES,
+    C_ATTACHMENT_BYTES_COPIED,
+    C_COUNT_
+} s_counter_t;
+
+static const char *s_counter_names[C_COUNT_] = {
+    "received",
+    "published",
+    "requests",
+    "copies_queued",
+    "delivered",
+    "redelivered",
+    "acked",
+    "nacked",
+    "ack_timeouts",
+    "expired",
+    "dead_to_agent",
+    "dead_to_store",
+    "replies",
+    "replies_dropped",
+    "requests_timed_out",
+    "hellos",
+    "byes",
+    "instances_dead",
+    "send_failures",
+    "reloads",
+    "reload_failures",
+    "attachment_bytes",
+    "attachment_bytes_copied",
+};
+
+/* REJECT codes (protocol §3), counted by code. */
+typedef enum {
+    R_INVALID = 0,
+    R_UNKNOWN_TYPE,
+    R_VERSION,
+    R_UNROUTABLE,
+    R_MALFORMED,
+    R_TOO_LARGE,
+    R_OVERLOADED,
+    R_DUPLICATE,
+    R_FILTER,
+    R_TIMEOUT,
+    R_COUNT_
+} s_reject_t;
+
+static const char *s_reject_names[R_COUNT_] = {
+    "invalid",   "unknown_type", "version",   "unroutable", "malformed",
+    "too_large", "overloaded",   "duplicate", "filter",     "timeout",
+};
+
+/* ERROR codes. */
+typedef enum {
+    E_PROTOCOL = 0,
+    E_NOT_REGISTERED,
+    E_UNKNOWN_AGENT,
+    E_UNAUTHORIZED,
+    E_UNKNOWN_MESSAGE,
+    E_COUNT_
+} s_error_t;
+
+static const char *s_error_names[E_COUNT_] = {
+    "protocol",     "not_registered",  "unknown_agent",
+    "unauthorized", "unknown_message",
+};
+
+/* ---------------------------------------------------------------------
+   Objects */
+
+typedef struct _s_agent_t s_agent_t;
+typedef struct _s_queue_t s_queue_t;
+typedef struct _s_generation_t s_generation_t;
+
+typedef enum {
+    S_TIMER_ACK = 0,   /* a copy in flight was not answered in time */
+    S_TIMER_BACKOFF,   /* a copy's retry is due */
+    S_TIMER_TTL,       /* a copy's ttl ran out */
+    S_TIMER_REQUEST,   /* a request's timeout_ms passed */
+    S_TIMER_HEARTBEAT, /* check an instance for silence */
+} s_timer_kind_t;
+
+typedef enum {
+    S_COPY_WAITING = 0, /* ready for an instance with credit */
+    S_COPY_INFLIGHT,    /* delivered, waiting for ACK/NACK/REP */
+    S_COPY_BACKOFF,     /* waiting for its retry time */
+} s_copy_state_t;
+
+/* One accepted PUB or REQ, shared by its copies. */
+typedef struct {
+    size_t refs;         /* copies referring to it */
+    uint64_t id;         /* store id */
+    char *type;          /* message type */
+    int version;         /* version it was validated against */
+    char *from;          /* producer agent */
+    json_t *producer_id; /* the PUB's `id` (a string), or NULL */
+    bool has_seq;        /* the PUB carried `seq` */
+    int64_t seq;         /* that seq */
+    char *traceparent;   /* passed through, or NULL */
+    int64_t expires;     /* monotonic ms when the ttl runs out; 0 = never */
+    zmq_msg_t *body;     /* frames 3...: payload, attachments (owned) */
+    size_t body_count;   /* entries in body */
+} s_message_t;
+
+/* The open request behind a request copy (protocol §7). */
+typedef struct {
+    char *requester_key;       /* session key of the requesting instance */
+    zmq_msg_t requester;       /* its routing id, to address the REPLY */
+    json_t *id;                /* the requester's `id`, or NULL */
+    const char *reply_type;    /* the edge's `reply` (topology-owned) */
+    ab_timer_handle_t timeout; /* timeout_ms deadline */
+} s_request_t;
+
+typedef struct _s_instance_t s_instance_t;
+
+/* One copy of a message on one edge. */
+typedef struct {
+    uint64_t id;                 /* store id; `msg` on the wire */
+    char id_text[24];            /* id in decimal */
+    s_message_t *message;        /* shared message (one reference) */
+    s_queue_t *queue;            /* where it waits */
+    const ab_edge_t *edge;       /* whose options apply (ack, retry...) */
+    s_copy_state_t state;        /* waiting, in flight, backoff */
+    int attempts;                /* deliveries so far */
+    s_instance_t *instance;      /* holder while in flight */
+    void *instance_handle;       /* in instance->inflight */
+    void *ready_handle;          /* in queue->ready, or NULL */
+    char *last_instance;         /* key of the last holder, to avoid it */
+    ab_timer_handle_t timer;     /* ack timeout or backoff */
+    ab_timer_handle_t ttl_timer; /* ttl expiry */
+    s_request_t *request;        /* for REQ copies, else NULL */
+    json_t *dead;                /* {reason, original} of a dead-letter
+                                    delivery, else NULL */
+    zmq_msg_t *body;             /* frames 3... when an edge stage rewrote the
+                                    payload, else NULL (the message's are sent) */
+    size_t body_count;           /* entries in body */
+} s_copy_t;
+
+struct _s_instance_t {
+    char *key;                   /* routing id in hex: the session key */
+    zmq_msg_t routing_id;        /* to address it */
+    s_agent_t *agent;            /* the agent it said HELLO as */
+    void *agent_handle;          /* in agent->instances */
+    char *name;                  /* HELLO's `instance`, for logs */
+    size_t credit;               /* in-flight window */
+    zlistx_t *inflight;          /* s_copy_t * it holds */
+    int64_t last_seen;           /* monotonic ms of its last command */
+    ab_timer_handle_t heartbeat; /* next silence check */
+};
+
+struct _s_agent_t {
+    char *name;          /* agent name */
+    zlistx_t *instances; /* s_instance_t *, rotated for round robin */
+    zlistx_t *queues;    /* s_queue_t * delivering to this agent */
+    bool dirty;          /* listed in the broker's `dirty` */
+};
+
+struct _s_queue_t {
+    const ab_edge_t *edge;  /* the edge, or NULL for a dead-letter queue */
+    char *key;              /* "from->to:type" (or "dead_letter->agent") */
+    s_generation_t *gen;    /* the topology generation it belongs to */
+    s_agent_t *agent;       /* consumer */
+    void *agent_handle;     /* in agent->queues */
+    bool strict;            /* ordering: strict */
+    zlistx_t *ready;        /* s_copy_t *: see the design note */
+    size_t pending;         /* copies not done (queue_limit) */
+    ab_pipeline_t *filters; /* the edge's own stages, or NULL */
+};
+
+struct _s_generation_t {
+    ab_topology_t *topology; /* one reference */
+    s_queue_t **queues;      /* one per edge */
+    s_queue_t **dead_queues; /* one per agent, made on first dead letter */
+    size_t pending;          /* copies not done in all its queues */
+};
+
+struct _ab_broker_t {
+    char *endpoint;            /* bound endpoint (resolved) */
+    char *topology_path;       /* for reloads */
+    int64_t heartbeat_ms;      /* announced in WELCOME */
+    size_t max_message_bytes;  /* larger messages: too_large */
+    bool durable;              /* default of edges' `durable` */
+    bool has_data_dir;         /* a data_dir is configured */
+    bool format_assert;        /* `format` asserts in schemas */
+    ab_log_t *log;             /* borrowed; may be NULL */
+    zsock_t *router;           /* the agent endpoint */
+    ab_timer_t *timers;        /* every deadline */
+    ab_store_t *store;         /* ids, copies, seq, dead letters */
+    ab_pipeline_t *pipeline;   /* configured filter stages */
+    s_generation_t *gen;       /* current topology generation */
+    zlistx_t *retired;         /* s_generation_t * still finishing */
+    zhashx_t *agents;          /* name → s_agent_t * */
+    zhashx_t *sessions;        /* routing id hex → s_instance_t * */
+    zhashx_t *copies;          /* id text → s_copy_t * (live copies) */
+    zlistx_t *dirty;           /* s_agent_t * to dispatch this turn */
+    bool terminated;           /* $TERM received */
+    size_t counters[C_COUNT_]; /* see s_counter_names */
+    size_t rejects[R_COUNT_];  /* REJECTs sent, by code */
+    size_t errors[E_COUNT_];   /* ERRORs sent, by code */
+    size_t dead[AB_DEAD_REASON_COUNT_]; /* dead letters, by reason */
+};
+
+static int64_t
+s_now (void)
+{
+    return zclock_mono ();
+}
+
+static int64_t
+s_wall_ms (void)
+{
+    struct timeval now;
+    gettimeofday (&now, NULL);
+    return (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
+}
+
+/* ---------------------------------------------------------------------
+   Agents, queues and generations */
+
+static s_agent_t *
+s_agent_require (ab_broker_t *self, const char *name)
+{
+    s_agent_t *agent = zhashx_lookup (self->agents, name);
+    if (agent)
+        return agent;
+    agent = calloc (1, sizeof *agent);
+    assert (agent);
+    agent->name = strdup (name);
+    agent->instances = zlistx_new ();
+    agent->queues = zlistx_new ();
+    assert (agent->name && agent->instances && agent->queues);
+    zhashx_insert (self->agents, name, agent);
+    return agent;
+}
+
+static void
+s_agent_destroy (void **item)
+{
+    s_agent_t *agent = *item;
+    assert (zlistx_size (agent->instances) == 0);
+    zlistx_destroy (&agent->instances);
+    zlistx_destroy (&agent->queues);
+    free (agent->name);
+    free (agent);
+    *item = NULL;
+}
+
+static s_queue_t *
+s_queue_new (ab_broker_t *self, s_generation_t *gen, const ab_edge_t *edge,
+             const char *to, const char *key)
+{
+    s_queue_t *queue = calloc (1, sizeof *queue);
+    assert (queue);
+    queue->edge = edge;
+    queue->key = strdup (key);
+    queue->gen = gen;
+    queue->agent = s_agent_require (self, to);
+    queue->agent_handle = zlistx_add_end (queue->agent->queues, queue);
+    queue->strict = edge && edge->ordering == AB_ORDERING_STRICT;
+    queue->ready = zlistx_new ();
+    assert (queue->key && queue->ready);
+    return queue;
+}
+
+static void
+s_queue_destroy (s_queue_t **queue_p)
+{
+    s_queue_t *queue = *queue_p;
+    if (!queue)
+        return;
+    assert (queue->pending == 0);
+    zlistx_delete (queue->agent->queues, queue->agent_handle);
+    zlistx_destroy (&queue->ready);
+    ab_pipeline_destroy (&queue->filters);
+    free (queue->key);
+    free (queue);
+    *queue_p = NULL;
+}
+
+static void s_generation_destroy (s_generation_t **gen_p);
+
+/* The edge's own `filters:` stages, run after the broker-wide ones. */
+static int
+s_edge_filters (s_queue_t *queue, const char *path, ab_diag_t *diag)
+{
+    if (!queue->edge->filters)
+        return 0;
+    ab_filter_env_t env = {.file = path};
+    queue->filters =
+        ab_pipeline_new_from_config (queue->edge->filters, &env, diag);
+    return queue->filters ? 0 : AB_EINVAL;
+}
+
+/* A generation for a loaded topology (taken). NULL when an edge's filter
+   stages cannot be built (reasons in diag). */
+static s_generation_t *
+s_generation_new (ab_broker_t *self, ab_topology_t **topology_p,
+                  ab_diag_t *diag)
+{
+    s_generation_t *gen = calloc (1, sizeof *gen);
+    assert (gen);
+    gen->topology = *topology_p;
+    *topology_p = NULL;
+    size_t edges = ab_topology_edge_count (gen->topology);
+    size_t agents = ab_topology_agent_count (gen->topology);
+    gen->queues = calloc (edges ? edges : 1, sizeof (s_queue_t *));
+    gen->dead_queues = calloc (agents ? agents : 1, sizeof (s_queue_t *));
+    assert (gen->queues && gen->dead_queues);
+    for (size_t i = 0; i < agents; i++)
+        s_agent_require (self, ab_topology_agent_name (gen->topology, i));
+    int rc = 0;
+    for (size_t i = 0; i < edges; i++) {
+        const ab_edge_t *edge = ab_topology_edge (gen->topology, i);
+        char *key = ab_store_edge_key (edge->from, edge->to, edge->type);
+        assert (key);
+        gen->queues[i] = s_queue_new (self, gen, edge, edge->to, key);
+        free (key);
+        if (s_edge_filters (gen->queues[i], self->topology_path, diag))
+            rc = AB_EINVAL;
+    }
+    if (rc)
+        s_generation_destroy (&gen);
+    return gen;
+}
+
+/* The queue that delivers dead letters to agent `to` (index in the
+   generation's topology). */
+static s_queue_t *
+s_generation_dead_queue (ab_broker_t *self, s_generation_t *gen, long to)
+{
+    assert (to >= 0);
+    if (!gen->dead_queues[to]) {
+        const char *name = ab_topology_agent_name (gen->topology, (size_t)to);
+        char key[256];
+        snprintf (key, sizeof key, "dead_letter->%s", name);
+        gen->dead_queues[to] = s_queue_new (self, gen, NULL, name, key);
+    }
+    return gen->dead_queues[to];
+}
+
+static void
+s_generation_destroy (s_generation_t **gen_p)
+{
+    s_generation_t *gen = *gen_p;
+    if (!gen)
+        return;
+    size_t edges = ab_topology_edge_count (gen->topology);
+    size_t agents = ab_topology_agent_count (gen->topology);
+    for (size_t i = 0; i < edges; i++)
+        s_queue_destroy (&gen->queues[i]);
+    for (size_t i = 0; i < agents; i++)
+        s_queue_destroy (&gen->dead_queues[i]);
+    free (gen->queues);
+    free (gen->dead_queues);
+    ab_topology_unref (&gen->topology);
+    free (gen);
+    *gen_p = NULL;
+}
+
+/* Frees retired generations whose last copy is done. */
+static void
+s_generation_reap (ab_broker_t *self, s_generation_t *gen)
+{
+    if (gen == self->gen || gen->pending)
+        return;
+    void *handle = zlistx_find (self->retired, gen);
+    if (handle) {
+        zlistx_delete (self->retired, handle);
+        ab_log_printf (self->log, AB_LOG_INFO,
+                       "topology %s retired: its last copy is done",
+                       ab_topology_id (gen->topology));
+        s_generation_destroy (&gen);
+    }
+}
+
+/* ---------------------------------------------------------------------
+   Sending. Every answer and delivery goes through s_send, which counts
+   attachment bytes and the bytes libzmq had to copy. */
+
+static int
+s_send (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
+        json_t *header, zmq_msg_t *body, size_t body_count)
+{
+    size_t copied = 0;
+    int rc = ab_proto_send (zsock_resolve (self->router), routing_id, command,
+                            header, body, body_count, &copied);
+    json_decref (header);
+    if (rc) {
+        self->counters[C_SEND_FAILURES]++;
+        ab_log_printf (self->log, AB_LOG_DEBUG, "%s not sent: %s",
+                       ab_cmd_name (command), ab_strerror (rc));
+        return rc;
+    }
+    for (size_t i = 1; i < body_count; i++)
+        self->counters[C_ATTACHMENT_BYTES] += zmq_msg_size (&body[i]);
+    self->counters[C_ATTACHMENT_BYTES_COPIED] += copied;
+    return 0;
+}
+
+static void s_error (ab_broker_t *self, zmq_msg_t *routing_id, s_error_t code,
+                     const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static void
+s_error (ab_broker_t *self, zmq_msg_t *routing_id, s_error_t code,
+         const char *format, ...)
+{
+    char message[512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    self->errors[code]++;
+    ab_log_printf (self->log, AB_LOG_DEBUG, "ERROR %s: %s", s_error_names[code],
+                   message);
+    s_send (self, routing_id, AB_CMD_ERROR,
+            json_pack ("{s:s, s:s}", "code", s_error_names[code], "message",
+                       message),
+            NULL, 0);
+}
+
+/* A REJECT echoing `echo_key` (id or msg) = `echo` (may be NULL), with
+   `errors` (taken; may be NULL). */
+static void s_reject (ab_broker_t *self, zmq_msg_t *routing_id,
+                      const char *echo_key, json_t *echo, s_reject_t code,
+                      json_t *errors, const char *format, ...)
+    __attribute__ ((format (printf, 7, 8)));
+
+static void
+s_reject (ab_broker_t *self, zmq_msg_t *routing_id, const char *echo_key,
+          json_t *echo, s_reject_t code, json_t *errors, const char *format,
+          ...)
+{
+    char message[512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    self->rejects[code]++;
+    ab_log_printf (self->log, AB_LOG_DEBUG, "REJECT %s: %s",
+                   s_reject_names[code], message);
+    json_t *header = json_pack ("{s:s, s:s}", "code", s_reject_names[code],
+                                "message", message);
+    if (echo)
+        json_object_set (header, echo_key, echo);
+    if (errors)
+        json_object_set_new (header, "errors", errors);
+    s_send (self, routing_id, AB_CMD_REJECT, header, NULL, 0);
+}
+
+/* ---------------------------------------------------------------------
+   Messages and copies */
+
+static void
+s_message_unref (s_message_t **message_p)
+{
+    s_message_t *message = *message_p;
+    *message_p = NULL;
+    if (!message || --message->refs > 0)
+        return;
+    free (message->type);
+    free (message->from);
+    json_decref (message->producer_id);
+    free (message->traceparent);
+    ab_frames_free (message->body, message->body_count);
+    free (message);
+}
+
+static void
+s_request_destroy (ab_broker_t *self, s_request_t **request_p)
+{
+    s_request_t *request = *request_p;
+    if (!request)
+        return;
+    ab_timer_cancel (self->timers, request->timeout);
+    free (request->requester_key);
+    zmq_msg_close (&request->requester);
+    json_decref (request->id);
+    free (request);
+    *request_p = NULL;
+}
+
+/* Makes a copy of `message` waiting on `queue` and stores it. */
+static s_copy_t *
+s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
+            s_message_t *message)
+{
+    s_copy_t *copy = calloc (1, sizeof *copy);
+    assert (copy);
+    ab_store_next_id (self->store, &copy->id);
+    snprintf (copy->id_text, sizeof copy->id_text, "%" PRIu64, copy->id);
+    copy->message = message;
+    message->refs++;
+    copy->queue = queue;
+    copy->edge = edge;
+    queue->pending++;
+    queue->gen->pending++;
+    zhashx_insert (self->copies, copy->id_text, copy);
+    ab_copy_t record = {.id = copy->id,
+                        .message_id = message->id,
+                        .edge = edge->index,
+                        .edge_key = queue->key,
+                        .state = AB_COPY_QUEUED};
+    int rc = ab_store_put_copy (self->store, &record);
+    if (rc)
+        ab_log_printf (self->log, AB_LOG_ERROR, "store: copy %s: %s",
+                       copy->id_text, ab_strerror (rc));
+    /* the sooner of the PUB's ttl_ms and the edge's */
+    int64_t expires = message->expires;
+    if (edge->ttl_ms > 0 && (!expires || s_now () + edge->ttl_ms < expires))
+        expires = s_now () + edge->ttl_ms;
+    if (expires)
+        copy->ttl_timer =
+            ab_timer_add (self->timers, expires, S_TIMER_TTL, copy);
+    self->counters[C_COPIES_QUEUED]++;
+    return copy;
+}
+
+/* Takes the copy off its holder, if any, freeing one credit. */
+static void
+s_copy_unhold (ab_broker_t *self, s_copy_t *copy)
+{
+    if (!copy->instance)
+        return;
+    zlistx_delete (copy->instance->inflight, copy->instance_handle);
+    free (copy->last_instance);
+    copy->last_instance = strdup (copy->instance->key);
+    copy->instance = NULL;
+    copy->instance_handle = NULL;
+    ab_timer_cancel (self->timers, copy->timer);
+    copy->timer = 0;
+}
+
+/* Forgets a copy everywhere; `stored` false when the store already moved
+   it (to its dead letters). */
+static void
+s_copy_forget (ab_broker_t *self, s_copy_t *copy, bool stored)
+{
+    s_copy_unhold (self, copy);
+    ab_timer_cancel (self->timers, copy->timer);
+    ab_timer_cancel (self->timers, copy->ttl_timer);
+    if (copy->ready_handle)
+        zlistx_delete (copy->queue->ready, copy->ready_handle);
+    zhashx_delete (self->copies, copy->id_text);
+    if (stored)
+        ab_store_del_copy (self->store, copy->id);
+    s_request_destroy (self, &copy->request);
+    json_decref (copy->dead);
+    ab_frames_free (copy->body, copy->body_count);
+    s_message_unref (&copy->message);
+    free (copy->last_instance);
+    s_queue_t *queue = copy->queue;
+    queue->pending--;
+    queue->gen->pending--;
+    free (copy);
+    s_generation_reap (self, queue->gen);
+}
+
+/* Puts a copy where s_dispatch finds it. A retried copy goes first: it
+   is older than everything behind it. In a strict queue it never left. */
+static void
+s_copy_ready (s_copy_t *copy, bool retry)
+{
+    copy->state = S_COPY_WAITING;
+    if (copy->ready_handle)
+        return;
+    copy->ready_handle = retry ? zlistx_add_start (copy->queue->ready, copy)
+                               : zlistx_add_end (copy->queue->ready, copy);
+}
+
+/* ---------------------------------------------------------------------
+   Delivery: competing consumers, credit windows, round robin */
+
+/* An instance of `agent` with free credit, preferring one other than
+   `avoid` (a retry goes to another replica when there is one). Rotates
+   the list so the next pick starts after this one. */
+static s_instance_t *
+s_pick_instance (s_agent_t *agent, const char *avoid)
+{
+    s_instance_t *fallback = NULL;
+    s_instance_t *inst = zlistx_first (agent->instances);
+    for (; inst; inst = zlistx_next (agent->instances)) {
+        if (zlistx_size (inst->inflight) >= inst->credit)
+            continue;
+        if (avoid && strcmp (inst->key, avoid) == 0) {
+            fallback = inst;
+            continue;
+        }
+        break;
+    }
+    if (!inst)
+        inst = fallback;
+    if (inst)
+        zlistx_move_end (agent->instances, inst->agent_handle);
+    return inst;
+}
+
+static json_t *
+s_deliver_header (s_copy_t *copy)
+{
+    s_message_t *message = copy->message;
+    json_t *header = json_pack (
+        "{s:s, s:s, s:i, s:s, s:i, s:b}", "msg", copy->id_text, "type",
+        copy->dead ? S_DEAD_LETTER_TYPE : message->type, "version",
+        copy->dead ? 1 : message->version, "from", message->from, "attempt",
+        copy->attempts, "request", copy->request != NULL);
+    if (message->producer_id)
+        json_object_set (header, "id", message->producer_id);
+    if (message->has_seq)
+        json_object_set_new (header, "seq", json_integer (message->seq));
+    if (message->traceparent)
+        json_object_set_new (header, "traceparent",
+                             json_string (message->traceparent));
+    if (copy->dead)
+        json_object_update (header, copy->dead);
+    return header;
+}
+
+static void s_instance_gone (ab_broker_t *self, s_instance_t *inst,
+                             bool count_attempt);
+
+/* Sends one copy to one instance; it is then in flight until ACK, NACK,
+   REP, the ack timeout or the instance's death. Returns false when the
+   peer is gone (the copy stays queued). */
+static bool
+s_deliver (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst)
+{
+    copy->attempts++;
+    int rc = s_send (self, &inst->routing_id, AB_CMD_DELIVER,
+                     s_deliver_header (copy),
+                     copy->body ? copy->body : copy->message->body,
+                     copy->body ? copy->body_count : copy->message->body_count);
+    if (rc) {
+        copy->attempts--;
+        return false;
+    }
+    if (!copy->queue->strict) {
+        zlistx_delete (copy->queue->ready, copy->ready_handle);
+        copy->ready_handle = NULL;
+    }
+    copy->state = S_COPY_INFLIGHT;
+    copy->instance = inst;
+    copy->instance_handle = zlistx_add_end (inst->inflight, copy);
+    copy->timer = ab_timer_add (
+        self->timers, s_now () + copy->edge->ack_timeout_ms, S_TIMER_ACK, copy);
+    self->counters[copy->attempts > 1 ? C_REDELIVERED : C_DELIVERED]++;
+    ab_copy_t record = {.id = copy->id,
+                        .message_id = copy->message->id,
+                        .edge = copy->edge->index,
+                        .edge_key = copy->queue->key,
+                        .attempts = copy->attempts,
+                        .state = AB_COPY_INFLIGHT};
+    ab_store_put_copy (self->store, &record);
+    return true;
+}
+
+/* The copy `queue` would deliver next, or NULL. */
+static s_copy_t *
+s_queue_next (s_queue_t *queue)
+{
+    s_copy_t *copy = zlistx_first (queue->ready);
+    if (copy && copy->state != S_COPY_WAITING)
+        return NULL; /* strict: the head is in flight or backing off */
+    return copy;
+}
+
+/* Delivers waiting copies of every queue of `agent`, one per queue per
+   round so edges share the agent's instances fairly, until no copy waits
+   or no instance has credit. */
+static void
+s_dispatch (ab_broker_t *self, s_agent_t *agent)
+{
+    bool progress = true;
+    while (progress && zlistx_size (agent->instances)) {
+        progress = false;
+        s_queue_t *queue = zlistx_first (agent->queues);
+        for (; queue; queue = zlistx_next (agent->queues)) {
+            s_copy_t *copy = s_queue_next (queue);
+            if (!copy)
+                continue;
+            s_instance_t *inst = s_pick_instance (agent, copy->last_instance);
+            if (!inst)
+                return;
+            progress = true;
+            if (!s_deliver (self, copy, inst)) {
+                /* the peer vanished without BYE: forget it now rather
+                   than at its heartbeat; the copy stays first. The
+                   instance list changed, so start a new round. */
+                s_instance_gone (self, inst, true);
+                break;
+            }
+        }
+    }
+}
+
+/* Something changed for `agent` (a copy waits, credit freed, an instance
+   came): it is dispatched at the end of the loop turn. Handlers never
+   dispatch themselves, so nothing re-enters a loop over a list. */
+static void
+s_mark (ab_broker_t *self, s_agent_t *agent)
+{
+    if (!agent->dirty) {
+        agent->dirty = true;
+        zlistx_add_end (self->dirty, agent);
+    }
+}
+
+static void
+s_flush (ab_broker_t *self)
+{
+    s_agent_t *agent;
+    while ((agent = zlistx_first (self->dirty))) {
+        zlistx_delete (self->dirty, zlistx_cursor (self->dirty));
+        agent->dirty = false;
+        s_dispatch (self, agent);
+    }
+}
+
+/* ---------------------------------------------------------------------
+   Retry, dead letters, failed requests */
+
+/* The requester gets `REJECT timeout`; the request is over. */
+static void
+s_request_fail (ab_broker_t *self, s_copy_t *copy, const char *why)
+{
+    s_request_t *request = copy->request;
+    self->counters[C_REQUESTS_TIMED_OUT]++;
+    if (zhashx_lookup (self->sessions, request->requester_key))
+        s_reject (self, &request->requester, "id", request->id, R_TIMEOUT, NULL,
+                  "request %s: %s", copy->id_text, why);
+    s_mark (self, copy->queue->agent);
+    s_copy_forget (self, copy, true);
+}
+
+static json_t *
+s_dead_header (s_copy_t *copy, ab_dead_reason_t reason)
+{
+    s_message_t *message = copy->message;
+    return json_pack ("{s:s, s:{s:s, s:i, s:s, s:s, s:O?, s:i}}", "reason",
+                      ab_dead_reason_name (reason), "original", "type",
+                      message->type, "version", message->version, "from",
+                      message->from, "to", copy->edge->to, "id",
+                      message->producer_id, "attempts", copy->attempts);
+}
+
+/* A copy that will never be delivered again: to the edge's dead_letter
+   agent as an agentbus.dead_letter delivery, else (or when that delivery
+   itself dies) into the store's dead letters. Never dropped. */
+static void
+s_dead_letter (ab_broker_t *self, s_copy_t *copy, ab_dead_reason_t reason)
+{
+    if (copy->request) {
+        s_request_fail (self, copy, ab_dead_reason_name (reason));
+        return;
+    }
+    self->dead[reason]++;
+    s_mark (self, copy->queue->agent);
+    s_copy_unhold (self, copy);
+    ab_log_printf (self->log, AB_LOG_WARNING,
+                   "dead letter: copy %s of %s from %s on %s: %s",
+                   copy->id_text, copy->message->type, copy->message->from,
+                   copy->queue->key, ab_dead_reason_name (reason));
+    long to = copy->edge->dead_letter_agent;
+    if (!copy->dead && to >= 0) {
+        s_queue_t *queue = s_generation_dead_queue (self, copy->queue->gen, to);
+        s_copy_t *dead = s_copy_new (self, queue, copy->edge, copy->message);
+        dead->dead = s_dead_header (copy, reason);
+        /* the original's ttl is over or irrelevant: the dead letter
+           itself must not expire into another dead letter */
+        ab_timer_cancel (self->timers, dead->ttl_timer);
+        dead->ttl_timer = 0;
+        s_copy_ready (dead, false);
+        s_mark (self, queue->agent);
+        self->counters[C_DEAD_TO_AGENT]++;
+        s_copy_forget (self, copy, true);
+        return;
+    }
+    int rc = ab_store_dead_letter (self->store, copy->id, reason, s_wall_ms ());
+    if (rc)
+        ab_log_printf (self->log, AB_LOG_ERROR, "store: dead letter %s: %s",
+                       copy->id_text, ab_strerror (rc));
+    self->counters[C_DEAD_TO_STORE]++;
+    s_copy_forget (self, copy, rc != 0);
+}
+
+/* A copy comes back from its holder (ack timeout, NACK requeue, death:
+   `counted`; BYE: not counted, the attempt did not happen). */
+static void
+s_retry (ab_broker_t *self, s_copy_t *copy, bool counted)
+{
+    s_mark (self, copy->queue->agent);
+    s_copy_unhold (self, copy);
+    if (!counted) {
+        copy->attempts--;
+        s_copy_ready (copy, true);
+        return;
+    }
+    if (copy->attempts >= copy->edge->max_attempts) {
+        s_dead_letter (self, copy, AB_DEAD_MAX_ATTEMPTS);
+        return;
+    }
+    int shift = copy->attempts - 1;
+    if (shift > S_BACKOFF_MAX_SHIFT)
+        shift = S_BACKOFF_MAX_SHIFT;
+    int64_t backoff = copy->edge->retry_backoff_ms << shift;
+    if (backoff <= 0) {
+        s_copy_ready (copy, true);
+        return;
+    }
+    copy->state = S_COPY_BACKOFF;
+    copy->timer =
+        ab_timer_add (self->timers, s_now () + backoff, S_TIMER_BACKOFF, copy);
+}
+
+/* ---------------------------------------------------------------------
+   Sessions */
+
+static void
+s_instance_gone (ab_broker_t *self, s_instance_t *inst, bool count_attempt)
+{
+    s_agent_t *agent = inst->agent;
+    zlistx_delete (agent->instances, inst->agent_handle);
+    zhashx_delete (self->sessions, inst->key);
+    ab_timer_cancel (self->timers, inst->heartbeat);
+    s_copy_t *copy;
+    while ((copy = zlistx_first (inst->inflight)))
+        s_retry (self, copy, count_attempt);
+    s_mark (self, agent);
+    zlistx_destroy (&inst->inflight);
+    zmq_msg_close (&inst->routing_id);
+    free (inst->key);
+    free (inst->name);
+    free (inst);
+}
+
+static void
+s_heartbeat_check (ab_broker_t *self, s_instance_t *inst)
+{
+    int64_t silence = S_HEARTBEAT_LIVES * self->heartbeat_ms;
+    if (s_now () - inst->last_seen < silence) {
+        inst->heartbeat = ab_timer_add (self->timers, inst->last_seen + silence,
+                                        S_TIMER_HEARTBEAT, inst);
+        return;
+    }
+    ab_log_printf (self->log, AB_LOG_INFO,
+                   "instance %s of %s silent for %" PRId64 " ms: dead",
+                   inst->name ? inst->name : inst->key, inst->agent->name,
+                   silence);
+    self->counters[C_INSTANCES_DEAD]++;
+    s_instance_gone (self, inst, true);
+}
+
+/* The identity seam: which agent a HELLO may speak for. Today the agent
+   it names, if the topology has it; with CURVE, the key behind the
+   routing id will have to match. Returns -1 when allowed. */
+static int
+s_identify (ab_broker_t *self, zmq_msg_t *routing_id, const char *agent)
+{
+    (void)routing_id;
+    if (ab_topology_agent_index (self->gen->topology, agent) < 0)
+        return E_UNKNOWN_AGENT;
+    return -1;
+}
+
+/* ---------------------------------------------------------------------
+   Header fields */
+
+/* One optional header field and what it must be. */
+typedef struct {
+    const char *name; /* header key */
+    json_type type;   /* JSON_STRING or JSON_INTEGER */
+    int64_t min;      /* integers: smallest allowed */
+    size_t max_bytes; /* strings: longest allowed; 0 = any */
+} s_field_t;
+
+/* PUB and REQ header fields (protocol §3). */
+static const s_field_t s_pub_fields[] = {
+    {"type", JSON_STRING, 0, 128},      {"version", JSON_INTEGER, 1, 0},
+    {"id", JSON_STRING, 0, 128},        {"seq", JSON_INTEGER, 0, 0},
+    {"ttl_ms", JSON_INTEGER, 0, 0},     {"traceparent", JSON_STRING, 0, 256},
+    {"timeout_ms", JSON_INTEGER, 1, 0},
+};
+
+/* Checks the fields of `header` named in `fields`. Returns 0, or -1 with
+   a reason in `why`. */
+static int
+s_check_fields (const json_t *header, const s_field_t *fields, size_t count,
+                char *why, size_t why_size)
+{
+    for (size_t i = 0; i < count; i++) {
+        const json_t *value = json_object_get (header, fields[i].name);
+        if (!value)
+            continue;
+        if (fields[i].type == JSON_STRING &&
+            (!json_is_string (value) ||
+             (fields[i].max_bytes &&
+              json_string_length (value) > fields[i].max_bytes))) {
+            snprintf (why, why_size,
+                      "header '%s' must be a string of at most "
+                      "%zu bytes",
+                      fields[i].name, fields[i].max_bytes);
+            return -1;
+        }
+        if (fields[i].type == JSON_INTEGER &&
+            (!json_is_integer (value) ||
+             json_integer_value (value) < fields[i].min)) {
+            snprintf (why, why_size,
+                      "header '%s' must be an integer >= %" PRId64,
+                      fields[i].name, fields[i].min);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int64_t
+s_int_field (const json_t *header, const char *name, int64_t otherwise)
+{
+    const json_t *value = json_object_get (header, name);
+    return json_is_integer (value) ? json_integer_value (value) : otherwise;
+}
+
+static const char *
+s_string_field (const json_t *header, const char *name)
+{
+    return json_string_value (json_object_get (header, name));
+}
+
+/* The copy named by the header's `msg` (a string, or an integer for
+   lenient clients) that `inst` holds in flight, or NULL. */
+static s_copy_t *
+s_held_copy (ab_broker_t *self, s_instance_t *inst, const json_t *header)
+{
+    const json_t *msg = json_object_get (header, "msg");
+    char text[32];
+    if (json_is_integer (msg))
+        snprintf (text, sizeof text, "%" JSON_INTEGER_FORMAT,
+                  json_integer_value (msg));
+    else if (json_is_string (msg) && json_string_length (msg) < sizeof text)
+        snprintf (text, sizeof text, "%s", json_string_value (msg));
+    else
+        return NULL;
+    s_copy_t *copy = zhashx_lookup (self->copies, text);
+    if (!copy || copy->state != S_COPY_INFLIGHT || copy->instance != inst)
+        return NULL;
+    return copy;
+}
+
+/* ---------------------------------------------------------------------
+   PUB and REQ: validate, filter, route, store, answer */
+
+/* One PUB or REQ on its way through the broker. */
+typedef struct {
+    s_instance_t *inst;  /* the sender */
+    json_t *header;      /* its header (borrowed) */
+    json_t *echo;        /* the header's `id` (borrowed) or NULL */
+    bool request;        /* REQ */
+    const char *type;    /* message type (borrowed from header) */
+    int version;         /* resolved version */
+    json_t *payload;     /* parsed payload (owned) */
+    s_queue_t **targets; /* queues it goes to (owned array) */
+    size_t target_count; /* entries in targets */
+    s_reject_t code;     /* why it was rejected */
+    char why[512];       /* REJECT message */
+    json_t *errors;      /* REJECT errors (owned) or NULL */
+    char **rewrites;     /* per target: payload rewritten by the edge's
+                            stages, or NULL (owned) */
+} s_pub_t;
+
+/* Parses the payload and runs the §8 attachment check and the schema.
+   Returns -1 when all passed (*payload_p set), else a REJECT code with
+   a reason and, for `invalid`, *errors_p. */
+static int
+s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
+                 json_t **payload_p, char *why, size_t why_size,
+                 json_t **errors_p)
+{
+    json_error_t error;
+    json_t *payload =
+        json_loadb (zmq_msg_data (&body[0]), zmq_msg_size (&body[0]),
+                    JSON_DECODE_ANY, &error);
+    if (!payload) {
+        snprintf (why, why_size, "payload is not JSON: %s", error.text);
+        return R_MALFORMED;
+    }
+    size_t sizes[count > 1 ? count - 1 : 1];
+    for (size_t i = 1; i < count; i++)
+        sizes[i - 1] = zmq_msg_size (&body[i]);
+    if (ab_tensor_check_refs (payload, sizes, count - 1, why, why_size)) {
+        json_decref (payload);
+        return R_MALFORMED;
+    }
+    int rc = ab_schema_validate (schema, payload, errors_p);
+    if (rc) {
+        const json_t *first = json_array_get (*errors_p, 0);
+        snprintf (why, why_size, "payload does not match its schema: %s %s",
+                  s_string_field (first, "path") ?: "",
+                  s_string_field (first, "message") ?: ab_strerror (rc));
+        json_decref (payload);
+        return R_INVALID;
+    }
+    *payload_p = payload;
+    return -1;
+}
+
+static int
+s_pub_validate (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
+{
+    if (s_check_fields (pub->header, s_pub_fields,
+                        sizeof s_pub_fields / sizeof s_pub_fields[0], pub->why,
+                        sizeof pub->why)) {
+        pub->code = R_MALFORMED;
+        return -1;
+    }
+    ab_topology_t *topology = self->gen->topology;
+    pub->type = s_string_field (pub->header, "type");
+    if (!pub->type || !ab_topology_has_type (topology, pub->type)) {
+        pub->code = R_UNKNOWN_TYPE;
+        snprintf (pub->why, sizeof pub->why, "unknown type '%s'",
+                  pub->type ? pub->type : "(none)");
+        return -1;
+    }
+    pub->version =
+        (int)s_int_field (pub->header, "version",
+                          ab_topology_newest_version (topology, pub->type));
+    const ab_schema_t *schema =
+        ab_topology_schema (topology, pub->type, pub->version);
+    if (!schema) {
+        pub->code = R_VERSION;
+        snprintf (pub->why, sizeof pub->why,
+                  "version %d of '%s' is not registered", pub->version,
+                  pub->type);
+        return -1;
+    }
+    int code = s_check_payload (schema, ab_proto_body (proto),
+                                ab_proto_body_count (proto), &pub->payload,
+                                pub->why, sizeof pub->why, &pub->errors);
+    pub->code = code < 0 ? R_INVALID : (s_reject_t)code;
+    return code < 0 ? 0 : -1;
+}
+
+static s_reject_t
+s_reject_code (const char *name)
+{
+    for (int i = 0; name && i < R_COUNT_; i++)
+        if (strcmp (s_reject_names[i], name) == 0)
+            return (s_reject_t)i;
+    return R_FILTER;
+}
+
+/* Runs one pipeline over the PUB (`edge`: the edge key for an edge's own
+   stages, NULL for the broker-wide ones). On reject fills pub's code,
+   reason and errors and returns -1. */
+static int
+s_run_pipeline (ab_pipeline_t *pipeline, s_pub_t *pub, ab_proto_t *proto,
+                const char *edge, ab_filter_result_t *result)
+{
+    zmq_msg_t *body = ab_proto_body (proto);
+    size_t count = ab_proto_body_count (proto);
+    size_t sizes[count];
+    const void *data[count];
+    for (size_t i = 1; i < count; i++) {
+        sizes[i - 1] = zmq_msg_size (&body[i]);
+        data[i - 1] = zmq_msg_data (&body[i]);
+    }
+    ab_filter_message_t message = {pub->type,
+                                   pub->version,
+                                   pub->inst->agent->name,
+                                   edge,
+                                   pub->header,
+                                   pub->payload,
+                                   zmq_msg_data (body),
+                                   zmq_msg_size (body),
+                                   count - 1,
+                                   sizes,
+                                   data};
+    if (ab_pipeline_run (pipeline, &message, result) == 0)
+        return 0;
+    pub->code = s_reject_code (result->code);
+    snprintf (pub->why, sizeof pub->why, "%s%s%s",
+              result->stage ? result->stage : "", result->stage ? ": " : "",
+              result->message[0] ? result->message : "rejected by filter");
+    pub->errors = json_incref (result->errors);
+    return -1;
+}
+
+/* The configured stages after the schema stage. A rewrite replaces the
+   payload frame (the only bytes the broker ever re-creates). */
+static int
+s_pub_filter (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
+{
+    ab_filter_result_t result = AB_FILTER_RESULT_INIT;
+    int rc = s_run_pipeline (self->pipeline, pub, proto, NULL, &result);
+    if (rc == 0 && result.payload_text) {
+        zmq_msg_t *body = ab_proto_body (proto);
+        zmq_msg_close (&body[0]);
+        zmq_msg_init_size (&body[0], result.payload_size);
+        memcpy (zmq_msg_data (&body[0]), result.payload_text,
+                result.payload_size);
+        json_decref (pub->payload);
+        pub->payload = json_incref (result.payload);
+    }
+    ab_filter_result_clear (&result);
+    return rc;
+}
+
+/* Each target edge's own stages. Any reject rejects the whole PUB (all
+   or nothing, as for overloaded); a rewrite applies to that edge's copy
+   only. */
+static int
+s_pub_edge_filters (s_pub_t *pub, ab_proto_t *proto)
+{
+    for (size_t i = 0; i < pub->target_count; i++) {
+        s_queue_t *queue = pub->targets[i];
+        if (!queue->filters)
+            continue;
+        ab_filter_result_t result = AB_FILTER_RESULT_INIT;
+        int rc =
+            s_run_pipeline (queue->filters, pub, proto, queue->key, &result);
+        if (rc == 0 && result.payload_text) {
+            if (!pub->rewrites)
+                pub->rewrites = calloc (pub->target_count, sizeof (char *));
+            assert (pub->rewrites);
+            pub->rewrites[i] =
+                strndup (result.payload_text, result.payload_size);
+        }
+        ab_filter_result_clear (&result);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A copy's own frames: the edge's rewritten payload and shared
+   attachments. */
+static void
+s_copy_rewrite (s_copy_t *copy, const char *payload)
+{
+    s_message_t *message = copy->message;
+    copy->body_count = message->body_count;
+    copy->body = calloc (copy->body_count, sizeof (zmq_msg_t));
+    assert (copy->body);
+    zmq_msg_init_size (&copy->body[0], strlen (payload));
+    memcpy (zmq_msg_data (&copy->body[0]), payload, strlen (payload));
+    for (size_t i = 1; i < copy->body_count; i++) {
+        zmq_msg_init (&copy->body[i]);
+        zmq_msg_copy (&copy->body[i], &message->body[i]);
+    }
+}
+
+/* Finds the target queues: all or nothing (unroutable, version,
+   duplicate, overloaded). */
+static int
+s_pub_route (ab_broker_t *self, s_pub_t *pub)
+{
+    ab_topology_t *topology = self->gen->topology;
+    const char *from = pub->inst->agent->name;
+    long from_index = ab_topology_agent_index (topology, from);
+    const ab_edge_t *request_edge = NULL;
+    const ab_edge_t *const *edges = &request_edge;
+    size_t count = 0;
+    if (from_index >= 0 && pub->request) {
+        request_edge =
+            ab_topology_request_edge (topology, (size_t)from_index, pub->type);
+        count = request_edge ? 1 : 0;
+    } else if (from_index >= 0)
+        count = ab_topology_edges_from (topology, (size_t)from_index, pub->type,
+                                        &edges);
+    pub->code = R_UNROUTABLE;
+    snprintf (pub->why, sizeof pub->why, "agent '%s' has no %s edge for '%s'",
+              from, pub->request ? "request" : "", pub->type);
+    if (count == 0)
+        return -1;
+    pub->targets = calloc (count, sizeof (s_queue_t *));
+    assert (pub->targets);
+    for (size_t i = 0; i < count; i++)
+        if (ab_edge_accepts_version (edges[i], pub->version))
+            pub->targets[pub->target_count++] =
+                self->gen->queues[edges[i]->index];
+    pub->code = R_VERSION;
+    snprintf (pub->why, sizeof pub->why,
+              "version %d of '%s' is not accepted on any edge from '%s'",
+              pub->version, pub->type, from);
+    if (pub->target_count == 0)
+        return -1;
+    const json_t *seq = json_object_get (pub->header, "seq");
+    for (size_t i = 0; i < pub->target_count; i++) {
+        s_queue_t *queue = pub->targets[i];
+        int64_t last;
+        if (seq &&
+            ab_store_get_seq (self->store, from, queue->key, &last) == 0 &&
+            json_integer_value (seq) <= last) {
+            pub->code = R_DUPLICATE;
+            snprintf (pub->why, sizeof pub->why,
+                      "seq %" JSON_INTEGER_FORMAT
+                      " is not greater than %" PRId64
+                      ", the last accepted on %s",
+                      json_integer_value (seq), last, queue->key);
+            return -1;
+        }
+        if ((int64_t)queue->pending >= queue->edge->queue_limit) {
+            pub->code = R_OVERLOADED;
+            snprintf (pub->why, sizeof pub->why,
+                      "queue %s is full (%" PRId64 " copies)", queue->key,
+                      queue->edge->queue_limit);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static s_message_t *
+s_message_new (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
+{
+    s_message_t *message = calloc (1, sizeof *message);
+    assert (message);
+    ab_store_next_id (self->store, &message->id);
+    message->type = strdup (pub->type);
+    message->version = pub->version;
+    message->from = strdup (pub->inst->agent->name);
+    message->producer_id = json_incref (pub->echo);
+    const json_t *seq = json_object_get (pub->header, "seq");
+    message->has_seq = seq != NULL;
+    message->seq = json_integer_value (seq);
+    const char *traceparent = s_string_field (pub->header, "traceparent");
+    message->traceparent = traceparent ? strdup (traceparent) : NULL;
+    int64_t ttl = s_int_field (pub->header, "ttl_ms", 0);
+    message->expires = ttl > 0 ? s_now () + ttl : 0;
+    ab_proto_take_body (proto, &message->body, &message->body_count);
+    assert (message->type && message->from);
+    return message;
+}
+
+/* Writes the message to the store. Returns 0 or an ab_err_t. */
+static int
+s_message_store (ab_broker_t *self, s_message_t *message, s_pub_t *pub)
+{
+    char *header = json_dumps (pub->header, JSON_COMPACT);
+    ab_message_t record = {.id = message->id,
+                           .type = message->type,
+                           .version = message->version,
+                           .from = message->from,
+                           .producer_id = json_string_value (pub->echo),
+                           .has_seq = message->has_seq,
+                           .seq = message->seq,
+                           .traceparent = message->traceparent,
+                           .request = pub->request,
+                           .header = header ? header : "{}",
+                           .frames = message->body,
+                           .frame_count = message->body_count};
+    int64_t ttl = s_int_field (pub->header, "ttl_ms", 0);
+    record.expires_ms = ttl > 0 ? s_wall_ms () + ttl : 0;
+    int rc = ab_store_put_message (self->store, &record);
+    free (header);
+    return rc;
+}
+
+static s_request_t *
+s_request_new (ab_broker_t *self, s_pub_t *pub, s_copy_t *copy)
+{
+    const ab_edge_t *edge = copy->edge;
+    s_request_t *request = calloc (1, sizeof *request);
+    assert (request);
+    request->requester_key = strdup (pub->inst->key);
+    assert (request->requester_key);
+    zmq_msg_init (&request->requester);
+    zmq_msg_copy (&request->requester, &pub->inst->routing_id);
+    request->id = json_incref (pub->echo);
+    request->reply_type = edge->reply;
+    int64_t timeout = s_int_field (pub->header, "timeout_ms",
+                                   edge->ack_timeout_ms * edge->max_attempts);
+    request->timeout =
+        ab_timer_add (self->timers, s_now () + timeout, S_TIMER_REQUEST, copy);
+    return request;
+}
+
+/* Queues one copy per target, then answers OK (PUB) or waits for the
+   REPLY (REQ). */
+static void
+s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
+{
+    s_message_t *message = s_message_new (self, pub, proto);
+    int rc = s_message_store (self, message, pub);
+    if (rc) {
+        message->refs = 1;
+        s_message_unref (&message);
+        s_reject (self, &pub->inst->routing_id, "id", pub->echo, R_OVERLOADED,
+                  NULL, "store: %s", ab_strerror (rc));
+        return;
+    }
+    message->refs = 1; /* held while copies are made */
+    for (size_t i = 0; i < pub->target_count; i++) {
+        s_queue_t *queue = pub->targets[i];
+        s_copy_t *copy = s_copy_new (self, queue, queue->edge, message);
+        if (pub->request)
+            copy->request = s_request_new (self, pub, copy);
+        if (pub->rewrites && pub->rewrites[i])
+            s_copy_rewrite (copy, pub->rewrites[i]);
+        s_copy_ready (copy, false);
+        s_mark (self, queue->agent);
+        if (message->has_seq)
+            ab_store_set_seq (self->store, message->from, queue->key,
+                              message->seq);
+    }
+    s_message_unref (&message);
+    self->counters[pub->request ? C_REQUESTS : C_PUBLISHED]++;
+    if (pub->request)
+        return;
+    json_t *ok = json_pack ("{s:I}", "routed", (json_int_t)pub->target_count);
+    if (pub->echo)
+        json_object_set (ok, "id", pub->echo);
+    s_send (self, &pub->inst->routing_id, AB_CMD_OK, ok, NULL, 0);
+}
+
+static void
+s_on_publish (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
+{
+    s_pub_t pub = {.inst = inst,
+                   .header = ab_proto_header (proto),
+                   .request = ab_proto_command (proto) == AB_CMD_REQ};
+    json_t *echo = json_object_get (pub.header, "id");
+    pub.echo = json_is_string (echo) ? echo : NULL;
+    if (s_pub_validate (self, &pub, proto) == 0 &&
+        s_pub_filter (self, &pub, proto) == 0 &&
+        s_pub_route (self, &pub) == 0 && s_pub_edge_filters (&pub, proto) == 0)
+        s_pub_accept (self, &pub, proto);
+    else {
+        s_reject (self, &inst->routing_id, "id", pub.echo, pub.code, pub.errors,
+                  "%s", pub.why);
+        pub.errors = NULL;
+    }
+    json_decref (pub.errors);
+    json_decref (pub.payload);
+    for (size_t i = 0; pub.rewrites && i < pub.target_count; i++)
+        free (pub.rewrites[i]);
+    free (pub.rewrites);
+    free (pub.targets);
+}
+
+/* ---------------------------------------------------------------------
+   REP: validate the reply, forward it as REPLY */
+
+static void
+s_forward_reply (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst,
+                 int version, bool partial, ab_proto_t *proto)
+{
+    s_request_t *request = copy->request;
+    if (!zhashx_lookup (self->sessions, request->requester_key)) {
+        self->counters[C_REPLIES_DROPPED]++;
+        ab_log_printf (self->log, AB_LOG_WARNING,
+                       "reply to request %s dropped: the requester is gone",
+                       copy->id_text);
+        return;
+    }
+    json_t *header = json_pack ("{s:s, s:i, s:s, s:b}", "type",
+                                request->reply_type, "version", version, "from",
+                                inst->agent->name, "partial", partial);
+    if (request->id)
+        json_object_set (header, "id", request->id);
+    if (s_send (self, &request->requester, AB_CMD_REPLY, header,
+                ab_proto_body (proto), ab_proto_body_count (proto)))
+        self->counters[C_REPLIES_DROPPED]++;
+    else
+        self->counters[C_REPLIES]++;
+}
+
+static void
+s_on_rep (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
+{
+    json_t *header = ab_proto_header (proto);
+    json_t *msg = json_object_get (header, "msg");
+    s_copy_t *copy = s_held_copy (self, inst, header);
+    if (!copy || !copy->request) {
+        s_error (self, &inst->routing_id, E_UNKNOWN_MESSAGE,
+                 "no request delivery pending for this 'msg'");
+        return;
+    }
+    ab_topology_t *topology = copy->queue->gen->topology;
+    const char *type = copy->request->reply_type;
+    int version = (int)s_int_field (
+        header, "version", ab_topology_newest_version (topology, type));
+    const ab_schema_t *schema = ab_topology_schema (topology, type, version);
+    char why[512];
+    json_t *payload = NULL, *errors = NULL;
+    int code = R_VERSION;
+    snprintf (why, sizeof why,
+              "version %d of reply type '%s' is not "
+              "registered",
+              version, type);
+    if (schema)
+        code = s_check_payload (schema, ab_proto_body (proto),
+                                ab_proto_body_count (proto), &payload, why,
+                                sizeof why, &errors);
+    json_decref (payload);
+    if (code >= 0) {
+        s_reject (self, &inst->routing_id, "msg", msg, (s_reject_t)code, errors,
+                  "%s", why);
+        return; /* the request stays open */
+    }
+    bool partial = json_is_true (json_object_get (header, "partial"));
+    s_send (self, &inst->routing_id, AB_CMD_OK, json_pack ("{s:O}", "msg", msg),
+            NULL, 0);
+    s_forward_reply (self, copy, inst, version, partial, proto);
+    if (partial) {
+        ab_timer_reschedule (self->timers, copy->timer,
+                             s_now () + copy->edge->ack_timeout_ms);
+        return;
+    }
+    s_mark (self, inst->agent);
+    s_copy_forget (self, copy, true);
+}
+
+/* ---------------------------------------------------------------------
+   ACK, NACK, CREDIT, PING, BYE */
+
+static void
+s_on_ack (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
+{
+    s_copy_t *copy = s_held_copy (self, inst, ab_proto_header (proto));
+    if (!copy) {
+        s_error (self, &inst->routing_id, E_UNKNOWN_MESSAGE,
+                 "no delivery pending for this 'msg'");
+        return;
+    }
+    if (copy->request)
+        return; /* a request is done by its REP, not by an ACK */
+    self->counters[C_ACKED]++;
+    s_mark (self, inst->agent);
+    s_copy_forget (self, copy, true);
+}
+
+static void
+s_on_nack (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
+{
+    json_t *header = ab_proto_header (proto);
+    s_copy_t *copy = s_held_copy (self, inst, header);
+    if (!copy) {
+        s_error (self, &inst->routing_id, E_UNKNOWN_MESSAGE,
+                 "no delivery pending for this 'msg'");
+        return;
+    }
+    self->counters[C_NACKED]++;
+    const json_t *requeue = json_object_get (header, "requeue");
+    const char *reason = s_string_field (header, "reason");
+    ab_log_printf (self->log, AB_LOG_DEBUG, "NACK %s by %s: %s", copy->id_text,
+                   inst->agent->name, reason ? reason : "");
+    if (!json_is_false (requeue))
+        s_retry (self, copy, true);
+    else if (copy->request)
+        s_request_fail (self, copy, "the replier refused it");
+    else
+        s_dead_letter (self, copy, AB_DEAD_REJECTED);
+}
+
+static void
+s_on_credit (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
+{
+    const json_t *credit = json_object_get (ab_proto_header (proto), "credit");
+    if (!json_is_integer (credit) || json_integer_value (credit) < 1) {
+        s_error (self, &inst->routing_id, E_PROTOCOL,
+                 "CREDIT needs 'credit', an integer >= 1");
+        return;
+    }
+    inst->credit = (size_t)json_integer_value (credit);
+    s_mark (self, inst->agent);
+}
+
+static void
+s_on_ping (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
+{
+    (void)proto;
+    s_send (self, &inst->routing_id, AB_CMD_PONG, NULL, NULL, 0);
+}
+
+static void
+s_on_bye (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
+{
+    (void)proto;
+    self->counters[C_BYES]++;
+    ab_log_printf (self->log, AB_LOG_INFO, "instance %s of %s said BYE",
+                   inst->name ? inst->name : inst->key, inst->agent->name);
+    s_instance_gone (self, inst, false);
+}
+
+/* ---------------------------------------------------------------------
+   HELLO */
+
+static void
+s_on_hello (ab_broker_t *self, zmq_msg_t *routing_id, const char *key,
+            s_instance_t *old, ab_proto_t *proto)
+{
+    json_t *header = ab_proto_header (proto);
+    const char *agent = s_string_field (header, "agent");
+    const json_t *credit = json_object_get (header, "credit");
+    const json_t *name = json_object_get (header, "instance");
+    if (!agent || (credit && (!json_is_integer (credit) ||
+                              json_integer_value (credit) < 1))) {
+        s_error (self, routing_id, E_PROTOCOL,
+                 "HELLO needs 'agent' (string) and 'credit' (integer >= 1)");
+        return;
+    }
+    int refused = s_identify (self, routing_id, agent);
+    if (refused >= 0) {
+        s_error (self, routing_id, (s_error_t)refused,
+                 "agent '%s' is not in topology %s", agent,
+                 ab_topology_id (self->gen->topology));
+        return;
+    }
+    if (old) /* a second HELLO on one connection: a fresh session */
+        s_instance_gone (self, old, false);
+    s_instance_t *inst = calloc (1, sizeof *inst);
+    assert (inst);
+    inst->key = strdup (key);
+    zmq_msg_init (&inst->routing_id);
+    zmq_msg_copy (&inst->routing_id, routing_id);
+    inst->agent = s_agent_require (self, agent);
+    inst->agent_handle = zlistx_add_end (inst->agent->instances, inst);
+    inst->name =
+        json_is_string (name) ? strdup (json_string_value (name)) : NULL;
+    inst->credit = credit ? (size_t)json_integer_value (credit) : 16;
+    inst->inflight = zlistx_new ();
+    inst->last_seen = s_now ();
+    inst->heartbeat = ab_timer_add (
+        self->timers, inst->last_seen + S_HEARTBEAT_LIVES * self->heartbeat_ms,
+        S_TIMER_HEARTBEAT, inst);
+    assert (inst->key && inst->inflight);
+    zhashx_insert (self->sessions, key, inst);
+    self->counters[C_HELLOS]++;
+    ab_log_printf (self->log, AB_LOG_INFO, "instance %s of %s said HELLO",
+                   inst->name ? inst->name : key, agent);
+    s_send (self, routing_id, AB_CMD_WELCOME,
+            json_pack ("{s:s, s:I, s:s}", "agent", agent, "heartbeat_ms",
+                       (json_int_t)self->heartbeat_ms, "topology",
+                       ab_topology_id (self->gen->topology)),
+            NULL, 0);
+    s_mark (self, inst->agent);
+}
+
+/* ---------------------------------------------------------------------
+   One message from the socket */
+
+typedef void (s_handler_fn) (ab_broker_t *self, s_instance_t *inst,
+                             ab_proto_t *proto);
+
+/* Handlers of registered instances' commands, by ab_cmd_t. */
+static s_handler_fn *const s_handlers[AB_CMD_COUNT_] = {
+    [AB_CMD_PUB] = s_on_publish, [AB_CMD_REQ] = s_on_publish,
+    [AB_CMD_REP] = s_on_rep,     [AB_CMD_ACK] = s_on_ack,
+    [AB_CMD_NACK] = s_on_nack,   [AB_CMD_CREDIT] = s_on_credit,
+    [AB_CMD_PING] = s_on_ping,   [AB_CMD_BYE] = s_on_bye,
+};
+
+/* The session key of a routing id: its bytes in hex. */
+static void
+s_session_key (zmq_msg_t *routing_id, char *key, size_t key_size)
+{
+    const unsigned char *bytes = zmq_msg_data (routing_id);
+    size_t size = zmq_msg_size (routing_id);
+    size_t i = 0;
+    for (; i < size && 2 * i + 2 < key_size; i++)
+        snprintf (key + 2 * i, 3, "%02x", bytes[i]);
+    key[2 * i] = '\0';
+}
+
+/* Too large: REJECT for the commands that carry a payload, else the
+   frame table is broken. */
+static void
+s_on_too_large (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto,
+                const char *why)
+{
+    json_t *header = ab_proto_header (proto);
+    if (!ab_cmd_has_payload (ab_proto_command (proto))) {
+        s_error (self, &inst->routing_id, E_PROTOCOL, "%s", why);
+        return;
+    }
+    bool rep = ab_proto_command (proto) == AB_CMD_REP;
+    json_t *echo = json_object_get (header, rep ? "msg" : "id");
+    s_reject (self, &inst->routing_id, rep ? "msg" : "id", echo, R_TOO_LARGE,
+              NULL, "%s", why);
+}
+
+/* Reads and handles one message. Returns false when none was waiting. */
+static bool
+s_on_socket (ab_broker_t *self)
+{
+    zmq_msg_t routing_id;
+    zmq_msg_init (&routing_id);
+    ab_proto_t *proto = NULL;
+    char why[256];
+    int rc = ab_proto_recv (zsock_resolve (self->router), &routing_id,
+                            self->max_message_bytes, &proto, why, sizeof why);
+    if (rc == AB_EIO) {
+        zmq_msg_close (&routing_id);
+        return false;
+    }
+    self->counters[C_RECEIVED]++;
+    char key[520];
+    s_session_key (&routing_id, key, sizeof key);
+    s_instance_t *inst = zhashx_lookup (self->sessions, key);
+    if (inst)
+        inst->last_seen = s_now ();
+    if (!proto)
+        s_error (self, &routing_id, E_PROTOCOL, "%s",
+                 rc == AB_ENOMEM ? "out of memory" : why);
+    else if (ab_proto_command (proto) == AB_CMD_HELLO && rc == 0)
+        s_on_hello (self, &routing_id, key, inst, proto);
+    else if (!inst)
+        s_error (self, &routing_id, E_NOT_REGISTERED, "say HELLO first");
+    else if (rc == AB_ETOOBIG)
+        s_on_too_large (self, inst, proto, why);
+    else
+        s_handlers[ab_proto_command (proto)](self, inst, proto);
+    ab_proto_destroy (&proto);
+    zmq_msg_close (&routing_id);
+    return true;
+}
+
+/* ---------------------------------------------------------------------
+   Timers */
+
+static void
+s_on_timer (ab_broker_t *self, const ab_timer_entry_t *entry)
+{
+    s_copy_t *copy = entry->arg;
+    switch ((s_timer_kind_t)entry->kind) {
+    case S_TIMER_ACK:
+        copy->timer = 0;
+        self->counters[C_ACK_TIMEOUTS]++;
+        s_retry (self, copy, true);
+        break;
+    case S_TIMER_BACKOFF:
+        copy->timer = 0;
+        s_copy_ready (copy, true);
+        s_mark (self, copy->queue->agent);
+        break;
+    case S_TIMER_TTL:
+        copy->ttl_timer = 0;
+        self->counters[C_EXPIRED]++;
+        s_dead_letter (self, copy, AB_DEAD_EXPIRED);
+        break;
+    case S_TIMER_REQUEST:
+        copy->request->timeout = 0;
+        s_request_fail (self, copy, "no reply within timeout_ms");
+        break;
+    case S_TIMER_HEARTBEAT: {
+        s_instance_t *inst = entry->arg;
+        inst->heartbeat = 0;
+        s_heartbeat_check (self, inst);
+        break;
+    }
+    }
+}
+
+static void
+s_fire_timers (ab_broker_t *self)
+{
+    ab_timer_entry_t entry;
+    int64_t now = s_now ();
+    while (ab_timer_pop_expired (self->timers, now, &entry))
+        s_on_timer (self, &entry);
+}
+
+/* ---------------------------------------------------------------------
+   Topology loading and reloading */
+
+/* Durable edges need the LMDB store, which is not written yet: refuse
+   them rather than fall back to memory silently. */
+static int
+s_check_durable (ab_broker_t *self, ab_topology_t *topology, const char *path,
+                 ab_diag_t *diag)
+{
+    int rc = 0;
+    for (size_t i = 0; i < ab_topology_edge_count (topology); i++) {
+        const ab_edge_t *edge = ab_topology_edge (topology, i);
+        bool durable = edge->durable < 0 ? self->durable : edge->durable;
+        if (!durable)
+            continue;
+        ab_diag_add (diag, path, edge->line, edge->column,
+                     self->has_data_dir
+                         ? "durable edge %s -> %s: durable storage is not "
+                           "implemented yet"
+                         : "durable edge %s -> %s needs a data_dir",
+                     edge->from, edge->to);
+        rc = AB_EINVAL;
+    }
+    return rc;
+}
+
+static ab_topology_t *
+s_load_topology (ab_broker_t *self, ab_diag_t *diag)
+{
+    ab_topology_t *topology =
+        ab_topology_load (self->topology_path, NULL, diag);
+    if (topology && s_check_durable (self, topology, self->topology_path, diag))
+        ab_topology_unref (&topology);
+    return topology;
+}
+
+/* SIGHUP: a new generation for new copies; the old one finishes. */
+static int
+s_reload (ab_broker_t *self, ab_diag_t *diag)
+{
+    ab_topology_t *topology = s_load_topology (self, diag);
+    if (!topology) {
+        self->counters[C_RELOAD_FAILURES]++;
+        ab_log_printf (
+            self->log, AB_LOG_ERROR, "reload of %s failed; %s stays in force",
+            self->topology_path, ab_topology_id (self->gen->topology));
+        return AB_EINVAL;
+    }
+    s_generation_t *old = self->gen;
+    s_generation_t *gen = s_generation_new (self, &topology, diag);
+    if (!gen) {
+        self->counters[C_RELOAD_FAILURES]++;
+        return AB_EINVAL;
+    }
+    self->gen = gen;
+    zlistx_add_end (self->retired, old);
+    s_generation_reap (self, old);
+    self->counters[C_RELOADS]++;
+    ab_log_printf (self->log, AB_LOG_INFO, "reloaded: topology %s",
+                   ab_topology_id (self->gen->topology));
+    return 0;
+}
+
+/* ---------------------------------------------------------------------
+   Counters */
+
+json_t *
+ab_broker_counters (const ab_broker_t *self)
+{
+    assert (self);
+    json_t *counters = json_object ();
+    for (int i = 0; i < C_COUNT_; i++)
+        json_object_set_new (counters, s_counter_names[i],
+                             json_integer ((json_int_t)self->counters[i]));
+    json_t *rejected = json_object (), *errors = json_object (),
+           *dead = json_object ();
+    for (int i = 0; i < R_COUNT_; i++)
+        json_object_set_new (rejected, s_reject_names[i],
+                             json_integer ((json_int_t)self->rejects[i]));
+    for (int i = 0; i < E_COUNT_; i++)
+        json_object_set_new (errors, s_error_names[i],
+                             json_integer ((json_int_t)self->errors[i]));
+    for (int i = 0; i < AB_DEAD_REASON_COUNT_; i++)
+        json_object_set_new (dead, ab_dead_reason_name ((ab_dead_reason_t)i),
+                             json_integer ((json_int_t)self->dead[i]));
+    json_object_set_new (counters, "rejected", rejected);
+    json_object_set_new (counters, "errors", errors);
+    json_object_set_new (counters, "dead_lettered", dead);
+    json_object_set_new (
+        counters, "sessions",
+        json_integer ((json_int_t)zhashx_size (self->sessions)));
+    json_object_set_new (counters, "copies_pending",
+                         json_integer ((json_int_t)zhashx_size (self->copies)));
+    ab_store_stats_t stats;
+    ab_store_stats (self->store, &stats);
+    json_object_set_new (counters, "store_dead_letters",
+                         json_integer ((json_int_t)stats.dead));
+    return counters;
+}
+
+static void
+s_log_counters (ab_broker_t *self)
+{
+    json_t *counters = ab_broker_counters (self);
+    char *text = json_dumps (counters, JSON_COMPACT | JSON_SORT_KEYS);
+    ab_log_printf (self->log, AB_LOG_INFO, "counters: %s", text ? text : "");
+    free (text);
+    json_decref (counters);
+}
+
+/* ---------------------------------------------------------------------
+   The actor */
+
+static void
+s_on_pipe (ab_broker_t *self, zsock_t *pipe)
+{
+    char *command = zstr_recv (pipe);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else if (streq (command, "COUNTERS")) {
+        json_t *counters = ab_broker_counters (self);
+        char *text = json_dumps (counters, JSON_COMPACT);
+        zstr_send (pipe, text ? text : "{}");
+        free (text);
+        json_decref (counters);
+    } else if (streq (command, "RELOAD")) {
+        ab_diag_t *diag = ab_diag_new ();
+        int rc = s_reload (self, diag);
+        char *lines = strdup ("");
+        for (size_t i = 0; lines && i < ab_diag_count (diag); i++) {
+            ab_log_printf (self->log, AB_LOG_ERROR, "%s",
+                           ab_diag_text (diag, i));
+            char *more = zsys_sprintf ("%s%s\n", lines, ab_diag_text (diag, i));
+            free (lines);
+            lines = more;
+        }
+        zstr_sendm (pipe, rc ? "ERROR" : "OK");
+        zstr_send (pipe, lines ? lines : "");
+        zstr_free (&lines);
+        ab_diag_destroy (&diag);
+    } else if (streq (command, "ENDPOINT"))
+        zstr_send (pipe, self->endpoint);
+    else
+        ab_log_printf (self->log, AB_LOG_ERROR, "actor: unknown command %s",
+                       command);
+    zstr_free (&command);
+}
+
+void
+ab_broker_actor (zsock_t *pipe, void *args)
+{
+    ab_broker_t *self = args;
+    assert (self && self->router);
+    zsock_signal (pipe, 0);
+    ab_log_printf (self->log, AB_LOG_INFO, "serving %s on %s",
+                   ab_topology_id (self->gen->topology), self->endpoint);
+    zmq_pollitem_t items[] = {{zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+                              {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0}};
+    self->terminated = false;
+    while (!self->terminated) {
+        long timeout = ab_timer_timeout_ms (self->timers, s_now ());
+        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+            break;
+        ab_store_begin (self->store);
+        if (items[0].revents & ZMQ_POLLIN)
+            s_on_pipe (self, pipe);
+        for (int i = 0; i < S_BATCH && !self->terminated; i++)
+            if (!s_on_socket (self))
+                break;
+        s_fire_timers (self);
+        s_flush (self);
+        ab_store_commit (self->store);
+    }
+    /* a clean drain: what was handed to libzmq still leaves (linger);
+       nothing more is read */
+    zsock_set_linger (self->router, 1000);
+    zsock_destroy (&self->router);
+    s_log_counters (self);
+}
+
+/* ---------------------------------------------------------------------
+   Life cycle */
+
+static int
+s_bind (ab_broker_t *self, const char *endpoint, ab_diag_t *diag)
+{
+    self->router = zsock_new (ZMQ_ROUTER);
+    if (!self->router)
+        return AB_EIO;
+    zsock_set_router_mandatory (self->router, 1);
+    zsock_set_router_handover (self->router, 1);
+    /* answers are bounded by commands and deliveries by credit, so an
+       unbounded send queue never blocks the broker on a slow peer */
+    zsock_set_sndhwm (self->router, 0);
+    zsock_set_maxmsgsize (self->router,
+                          (int64_t)self->max_message_bytes + S_MAXMSG_MARGIN);
+    zsock_set_linger (self->router, 0);
+    if (zsock_bind (self->router, "%s", endpoint) < 0) {
+        ab_diag_add (diag, NULL, 0, 0, "cannot bind %s: %s", endpoint,
+                     zmq_strerror (zmq_errno ()));
+        return AB_EIO;
+    }
+    self->endpoint = strdup (zsock_endpoint (self->router));
+    return self->endpoint ? 0 : AB_ENOMEM;
+}
+
+/* The configured stages. The schema stage is the broker's own and always
+   first, so a `{name: schema}` entry only sets its option. */
+static ab_pipeline_t *
+s_pipeline_new (ab_broker_t *self, const ab_broker_config_t *config,
+                ab_diag_t *diag)
+{
+    json_t *stages = json_array ();
+    size_t index;
+    json_t *stage;
+    json_array_foreach (config->filters, index, stage)
+    {
+        const char *name = json_string_value (json_object_get (stage, "name"));
+        if (name && streq (name, "schema"))
+            self->format_assert |=
+                json_is_true (json_object_get (stage, "format_assert"));
+        else
+            json_array_append (stages, stage);
+    }
+    ab_filter_env_t env = {.file = config->config_file};
+    ab_pipeline_t *pipeline = ab_pipeline_new_from_config (stages, &env, diag);
+    json_decref (stages);
+    return pipeline;
+}
+
+ab_broker_t *
+ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
+{
+    assert (config && config->topology);
+    ab_broker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->topology_path = strdup (config->topology);
+    self->heartbeat_ms = config->heartbeat_ms > 0 ? config->heartbeat_ms
+                                                  : AB_BROKER_HEARTBEAT_MS;
+    self->max_message_bytes = config->max_message_bytes
+                                  ? config->max_message_bytes
+                                  : AB_BROKER_MAX_MESSAGE_BYTES;
+    self->durable = config->durable;
+    self->has_data_dir = config->has_data_dir;
+    self->log = config->log;
+    self->timers = ab_timer_new ();
+    self->store = ab_store_new_memory (NULL);
+    self->retired = zlistx_new ();
+    self->agents = zhashx_new ();
+    self->sessions = zhashx_new ();
+    self->copies = zhashx_new ();
+    self->dirty = zlistx_new ();
+    self->format_assert = config->format_assert;
+    self->pipeline = s_pipeline_new (self, config, diag);
+    ab_topology_t *topology = s_load_topology (self, diag);
+    if (topology)
+        self->gen = s_generation_new (self, &topology, diag);
+    if (!self->topology_path || !self->timers || !self->store ||
+        !self->retired || !self->agents || !self->sessions || !self->copies ||
+        !self->dirty || !self->pipeline || !self->gen ||
+        s_bind (self, config->endpoint ? config->endpoint : AB_BROKER_ENDPOINT,
+                diag))
+        ab_broker_destroy (&self);
+    return self;
+}
+
+void
+ab_broker_destroy (ab_broker_t **self_p)
+{
+    assert (self_p);
+    ab_broker_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->copies) {
+        zlistx_t *copies = zhashx_values (self->copies);
+        for (s_copy_t *copy = zlistx_first (copies); copy;
+             copy = zlistx_next (copies))
+            s_copy_forget (self, copy, true);
+        zlistx_destroy (&copies);
+    }
+    if (self->sessions) {
+        zlistx_t *sessions = zhashx_values (self->sessions);
+        for (s_instance_t *inst = zlistx_first (sessions); inst;
+             inst = zlistx_next (sessions))
+            s_instance_gone (self, inst, false);
+        zlistx_destroy (&sessions);
+    }
+    for (s_generation_t *gen = zlistx_first (self->retired); gen;
+         gen = zlistx_next (self->retired))
+        s_generation_destroy (&gen);
+    s_generation_destroy (&self->gen);
+    if (self->agents) {
+        for (void *agent = zhashx_first (self->agents); agent;
+             agent = zhashx_next (self->agents))
+            s_agent_destroy (&agent);
+    }
+    zhashx_destroy (&self->agents);
+    zhashx_destroy (&self->sessions);
+    zhashx_destroy (&self->copies);
+    zlistx_destroy (&self->retired);
+    zlistx_destroy (&self->dirty);
+    ab_pipeline_destroy (&self->pipeline);
+    ab_store_destroy (&self->store);
+    ab_timer_destroy (&self->timers);
+    zsock_destroy (&self->router);
+    free (self->endpoint);
+    free (self->topology_path);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+ab_broker_endpoint (const ab_broker_t *self)
+{
+    assert (self);
+    return self->endpoint;
+}

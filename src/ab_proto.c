@@ -1,0 +1,375 @@
+/*  =========================================================================
+    ab_proto - ABP/1 messages in and out of the broker's ROUTER socket
+
+    Copyright (c) the agentbus authors.
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agentbus.h"
+#include "ab_proto.h"
+
+/* Frames before the body: signature, command, header. */
+#define S_HEAD_FRAMES 3
+
+/* A header is parsed for an oversize message only up to this size: enough
+   for any honest header, so the REJECT can echo the producer's `id`. */
+#define S_MAX_HEADER_PEEK (1024 * 1024)
+
+typedef struct {
+    const char *name;         /* command word on the wire */
+    bool payload;             /* frame 3 is required (else forbidden) */
+    ab_direction_t direction; /* who may send it */
+} s_command_t;
+
+/* Indexed by ab_cmd_t: the frame table of protocol.md §2 and §3. */
+static const s_command_t s_commands[AB_CMD_COUNT_] = {
+    [AB_CMD_HELLO] = {"HELLO", false, AB_FROM_AGENT},
+    [AB_CMD_PUB] = {"PUB", true, AB_FROM_AGENT},
+    [AB_CMD_REQ] = {"REQ", true, AB_FROM_AGENT},
+    [AB_CMD_REP] = {"REP", true, AB_FROM_AGENT},
+    [AB_CMD_ACK] = {"ACK", false, AB_FROM_AGENT},
+    [AB_CMD_NACK] = {"NACK", false, AB_FROM_AGENT},
+    [AB_CMD_CREDIT] = {"CREDIT", false, AB_FROM_AGENT},
+    [AB_CMD_PING] = {"PING", false, AB_FROM_AGENT},
+    [AB_CMD_BYE] = {"BYE", false, AB_FROM_AGENT},
+    [AB_CMD_WELCOME] = {"WELCOME", false, AB_FROM_BROKER},
+    [AB_CMD_OK] = {"OK", false, AB_FROM_BROKER},
+    [AB_CMD_REJECT] = {"REJECT", false, AB_FROM_BROKER},
+    [AB_CMD_DELIVER] = {"DELIVER", true, AB_FROM_BROKER},
+    [AB_CMD_REPLY] = {"REPLY", true, AB_FROM_BROKER},
+    [AB_CMD_PONG] = {"PONG", false, AB_FROM_BROKER},
+    [AB_CMD_ERROR] = {"ERROR", false, AB_FROM_BROKER},
+};
+
+struct _ab_proto_t {
+    ab_cmd_t command;  /* the command word */
+    json_t *header;    /* frame 2, always an object; owned */
+    size_t size;       /* bytes of all frames as received */
+    zmq_msg_t *body;   /* frames 3..: payload, attachments; owned */
+    size_t body_count; /* entries in body */
+};
+
+const char *
+ab_cmd_name (ab_cmd_t command)
+{
+    if ((int)command < 0 || command >= AB_CMD_COUNT_)
+        return NULL;
+    return s_commands[command].name;
+}
+
+bool
+ab_cmd_has_payload (ab_cmd_t command)
+{
+    assert (command < AB_CMD_COUNT_);
+    return s_commands[command].payload;
+}
+
+void
+ab_frames_free (zmq_msg_t *frames, size_t count)
+{
+    for (size_t i = 0; frames && i < count; i++)
+        zmq_msg_close (&frames[i]);
+    free (frames);
+}
+
+static bool
+s_frame_is (zmq_msg_t *frame, const char *text)
+{
+    size_t length = strlen (text);
+    return zmq_msg_size (frame) == length &&
+           memcmp (zmq_msg_data (frame), text, length) == 0;
+}
+
+static int
+s_lookup_command (zmq_msg_t *frame, ab_direction_t direction)
+{
+    for (int i = 0; i < AB_CMD_COUNT_; i++)
+        if (s_commands[i].direction == direction &&
+            s_frame_is (frame, s_commands[i].name))
+            return i;
+    return -1;
+}
+
+static json_t *
+s_parse_header (zmq_msg_t *frame)
+{
+    json_t *header =
+        json_loadb (zmq_msg_data (frame), zmq_msg_size (frame), 0, NULL);
+    if (header && !json_is_object (header)) {
+        json_decref (header);
+        header = NULL;
+    }
+    return header;
+}
+
+/* Checks frames 0..2 and the body count; fills *self_p's command and
+   header. Returns 0 or AB_EPROTO with a reason. */
+static int
+s_check_table (zmq_msg_t *frames, size_t count, ab_direction_t direction,
+               bool peek_header, ab_proto_t *self, char *reason,
+               size_t reason_size)
+{
+    if (count < S_HEAD_FRAMES) {
+        snprintf (reason, reason_size, "%zu frames; at least 3 expected",
+                  count);
+        return AB_EPROTO;
+    }
+    if (!s_frame_is (&frames[0], AB_PROTOCOL_SIGNATURE)) {
+        snprintf (reason, reason_size, "frame 0 is not the signature %s",
+                  AB_PROTOCOL_SIGNATURE);
+        return AB_EPROTO;
+    }
+    int command = s_lookup_command (&frames[1], direction);
+    if (command < 0) {
+        snprintf (reason, reason_size, "unknown command");
+        return AB_EPROTO;
+    }
+    self->command = (ab_cmd_t)command;
+    const char *name = s_commands[command].name;
+    if (!peek_header || zmq_msg_size (&frames[2]) <= S_MAX_HEADER_PEEK)
+        self->header = s_parse_header (&frames[2]);
+    if (!self->header && peek_header)
+        self->header = json_object ();
+    if (!self->header) {
+        snprintf (reason, reason_size, "%s: header is not a JSON object", name);
+        return AB_EPROTO;
+    }
+    bool has_body = count > S_HEAD_FRAMES;
+    if (s_commands[command].payload && !has_body) {
+        snprintf (reason, reason_size, "%s: payload frame missing", name);
+        return AB_EPROTO;
+    }
+    if (!s_commands[command].payload && has_body) {
+        snprintf (reason, reason_size, "%s takes no payload", name);
+        return AB_EPROTO;
+    }
+    return 0;
+}
+
+int
+ab_proto_parse (zmq_msg_t *frames, size_t count, ab_direction_t direction,
+                size_t max_bytes, ab_proto_t **self_p, char *reason,
+                size_t reason_size)
+{
+    assert (self_p);
+    assert (frames || count == 0);
+    *self_p = NULL;
+    if (reason_size)
+        reason[0] = '\0';
+    size_t size = 0;
+    for (size_t i = 0; i < count; i++)
+        size += zmq_msg_size (&frames[i]);
+    bool too_big = max_bytes && size > max_bytes;
+
+    ab_proto_t *self = calloc (1, sizeof *self);
+    int rc = self ? 0 : AB_ENOMEM;
+    if (rc == 0)
+        rc = s_check_table (frames, count, direction, too_big, self, reason,
+                            reason_size);
+    if (rc == 0 && too_big) {
+        snprintf (reason, reason_size, "message of %zu bytes exceeds %zu", size,
+                  max_bytes);
+        rc = AB_ETOOBIG;
+    }
+    if (rc == 0 && count > S_HEAD_FRAMES) {
+        self->body_count = count - S_HEAD_FRAMES;
+        self->body = calloc (self->body_count, sizeof (zmq_msg_t));
+        if (!self->body)
+            rc = AB_ENOMEM, self->body_count = 0;
+        for (size_t i = 0; self->body && i < self->body_count; i++) {
+            zmq_msg_init (&self->body[i]);
+            zmq_msg_move (&self->body[i], &frames[S_HEAD_FRAMES + i]);
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        zmq_msg_close (&frames[i]);
+    if (self)
+        self->size = size;
+    if (rc == 0 || (rc == AB_ETOOBIG && self))
+        *self_p = self;
+    else
+        ab_proto_destroy (&self);
+    return rc;
+}
+
+int
+ab_proto_recv (void *socket, zmq_msg_t *routing_id, size_t max_bytes,
+               ab_proto_t **self_p, char *reason, size_t reason_size)
+{
+    assert (socket);
+    *self_p = NULL;
+    if (zmq_msg_recv (routing_id, socket, ZMQ_DONTWAIT) < 0)
+        return AB_EIO;
+    size_t count = 0, allocated = 8;
+    zmq_msg_t *frames = malloc (allocated * sizeof *frames);
+    bool more = zmq_msg_more (routing_id);
+    bool lost = frames == NULL;
+    /* Read every frame of the message even when out of memory, so the
+       next message starts at its routing id. */
+    while (more) {
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        if (zmq_msg_recv (&frame, socket, 0) < 0) {
+            zmq_msg_close (&frame);
+            break;
+        }
+        more = zmq_msg_more (&frame);
+        if (!lost && count == allocated) {
+            zmq_msg_t *bigger =
+                realloc (frames, 2 * allocated * sizeof *frames);
+            lost = bigger == NULL;
+            if (bigger)
+                frames = bigger, allocated *= 2;
+        }
+        if (lost) {
+            zmq_msg_close (&frame);
+            continue;
+        }
+        zmq_msg_init (&frames[count]);
+        zmq_msg_move (&frames[count++], &frame);
+    }
+    int rc = AB_ENOMEM;
+    if (!lost)
+        rc = ab_proto_parse (frames, count, AB_FROM_AGENT, max_bytes, self_p,
+                             reason, reason_size);
+    else
+        ab_frames_free (frames, count), frames = NULL, count = 0;
+    free (frames);
+    return rc;
+}
+
+void
+ab_proto_destroy (ab_proto_t **self_p)
+{
+    assert (self_p);
+    ab_proto_t *self = *self_p;
+    if (!self)
+        return;
+    json_decref (self->header);
+    ab_frames_free (self->body, self->body_count);
+    free (self);
+    *self_p = NULL;
+}
+
+ab_cmd_t
+ab_proto_command (const ab_proto_t *self)
+{
+    return self->command;
+}
+
+json_t *
+ab_proto_header (const ab_proto_t *self)
+{
+    return self->header;
+}
+
+size_t
+ab_proto_size (const ab_proto_t *self)
+{
+    return self->size;
+}
+
+size_t
+ab_proto_body_count (const ab_proto_t *self)
+{
+    return self->body_count;
+}
+
+zmq_msg_t *
+ab_proto_body (ab_proto_t *self)
+{
+    return self->body;
+}
+
+void
+ab_proto_take_body (ab_proto_t *self, zmq_msg_t **body_p, size_t *count_p)
+{
+    *body_p = self->body;
+    *count_p = self->body_count;
+    self->body = NULL;
+    self->body_count = 0;
+}
+
+static int
+s_errno_code (void)
+{
+    if (errno == EHOSTUNREACH)
+        return AB_ENOENT;
+    if (errno == EAGAIN)
+        return AB_EFULL;
+    return AB_EIO;
+}
+
+static int
+s_send_text (void *socket, const char *text, size_t length, int flags)
+{
+    zmq_msg_t frame;
+    if (zmq_msg_init_size (&frame, length) < 0)
+        return AB_ENOMEM;
+    if (length)
+        memcpy (zmq_msg_data (&frame), text, length);
+    if (zmq_msg_send (&frame, socket, flags) < 0) {
+        zmq_msg_close (&frame);
+        return s_errno_code ();
+    }
+    return 0;
+}
+
+/* Sends a shared copy of `frame`, so the caller keeps the original. */
+static int
+s_send_shared (void *socket, zmq_msg_t *frame, int flags, size_t *copied_p)
+{
+    zmq_msg_t copy;
+    zmq_msg_init (&copy);
+    if (zmq_msg_copy (&copy, frame) < 0)
+        return AB_ENOMEM;
+    if (copied_p && zmq_msg_size (frame) &&
+        zmq_msg_data (&copy) != zmq_msg_data (frame))
+        *copied_p += zmq_msg_size (frame);
+    if (zmq_msg_send (&copy, socket, flags) < 0) {
+        zmq_msg_close (&copy);
+        return s_errno_code ();
+    }
+    return 0;
+}
+
+int
+ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
+               const json_t *header, zmq_msg_t *body, size_t body_count,
+               size_t *copied_p)
+{
+    assert (socket && routing_id);
+    assert (command < AB_CMD_COUNT_);
+    assert (s_commands[command].payload == (body_count > 0));
+    char *text = header ? json_dumps (header, JSON_COMPACT) : strdup ("{}");
+    if (!text)
+        return AB_ENOMEM;
+    /* Only the routing-id frame can fail on a ROUTER_MANDATORY socket:
+       once it is accepted, libzmq takes the rest of the message whole. */
+    int flags = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    int rc = s_send_shared (socket, routing_id, flags, NULL);
+    const char *name = s_commands[command].name;
+    if (rc == 0)
+        rc = s_send_text (socket, AB_PROTOCOL_SIGNATURE,
+                          strlen (AB_PROTOCOL_SIGNATURE), flags);
+    if (rc == 0)
+        rc = s_send_text (socket, name, strlen (name), flags);
+    if (rc == 0)
+        rc = s_send_text (socket, text, strlen (text),
+                          body_count ? flags : ZMQ_DONTWAIT);
+    for (size_t i = 0; rc == 0 && i < body_count; i++)
+        rc = s_send_shared (socket, &body[i],
+                            i + 1 < body_count ? flags : ZMQ_DONTWAIT,
+                            i > 0 ? copied_p : NULL);
+    free (text);
+    return rc;
+}

@@ -1,0 +1,352 @@
+/*  =========================================================================
+    agentbusd - the agentbus broker daemon
+
+    Copyright (c) the agentbus authors.
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+
+    Parses flags and the config file, runs the ab_broker actor in the
+    foreground. Signals arrive on a signalfd (blocked in every thread), so
+    there is no handler and no global flag: SIGTERM/SIGINT drain and exit
+    0, SIGHUP reloads the topology and its schemas.
+*/
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "agentbus.h"
+#include "ab_broker.h"
+#include "ab_diag.h"
+#include "ab_log.h"
+#include "ab_yaml.h"
+
+/* Everything the command line and the config file decide. */
+typedef struct {
+    char *config;              /* --config file, or NULL */
+    char *endpoint;            /* agent endpoint */
+    char *topology;            /* topology file */
+    char *data_dir;            /* durable state; NULL = none */
+    int64_t heartbeat_ms;      /* 0 = the default */
+    int64_t max_message_bytes; /* 0 = the default */
+    bool durable;              /* edges' default */
+    json_t *filters;           /* the pipeline (owned) or NULL */
+    ab_log_level_t log_level;  /* threshold */
+    bool verbose;              /* --verbose: debug */
+} s_options_t;
+
+typedef enum { S_STRING, S_INT, S_BOOL, S_LIST } s_key_type_t;
+
+/* The keys of agentbusd.yaml. */
+static const struct {
+    const char *name;  /* key */
+    s_key_type_t type; /* value type */
+    int64_t min, max;  /* integers: allowed range */
+} s_keys[] = {
+    {"endpoint", S_STRING, 0, 0},
+    {"topology", S_STRING, 0, 0},
+    {"data_dir", S_STRING, 0, 0},
+    {"heartbeat_ms", S_INT, 1, 3600 * 1000},
+    {"max_message_bytes", S_INT, 64, (int64_t)4 * 1024 * 1024 * 1024},
+    {"durable", S_BOOL, 0, 0},
+    {"filters", S_LIST, 0, 0},
+    {"log_level", S_STRING, 0, 0},
+};
+
+static void
+s_set_string (char **field, const char *value)
+{
+    free (*field);
+    *field = value ? strdup (value) : NULL;
+}
+
+/* A path from the config file, relative to the file's folder. */
+static char *
+s_relative (const char *config, const char *path)
+{
+    if (path[0] == '/')
+        return strdup (path);
+    char *copy = strdup (config);
+    char *joined = copy ? zsys_sprintf ("%s/%s", dirname (copy), path) : NULL;
+    free (copy);
+    return joined;
+}
+
+/* Applies one key's value. Returns 0 or -1 with a diagnostic. */
+static int
+s_apply_key (s_options_t *options, const char *key, json_t *value,
+             const char *file, ab_pos_t pos, ab_diag_t *diag)
+{
+    if (streq (key, "endpoint"))
+        s_set_string (&options->endpoint, json_string_value (value));
+    else if (streq (key, "topology") || streq (key, "data_dir")) {
+        char *path = s_relative (file, json_string_value (value));
+        char **field =
+            streq (key, "topology") ? &options->topology : &options->data_dir;
+        free (*field);
+        *field = path;
+    } else if (streq (key, "heartbeat_ms"))
+        options->heartbeat_ms = json_integer_value (value);
+    else if (streq (key, "max_message_bytes"))
+        options->max_message_bytes = json_integer_value (value);
+    else if (streq (key, "durable"))
+        options->durable = json_is_true (value);
+    else if (streq (key, "filters")) {
+        json_decref (options->filters);
+        options->filters = json_incref (value);
+    } else if (ab_log_level_from_name (json_string_value (value),
+                                       &options->log_level)) {
+        ab_diag_add (diag, file, pos.line, pos.column,
+                     "log_level must be error, warning, info or debug");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_check_value (int key, json_t *value, const char *file, ab_pos_t pos,
+               ab_diag_t *diag)
+{
+    const char *name = s_keys[key].name;
+    switch (s_keys[key].type) {
+    case S_STRING:
+        if (json_is_string (value))
+            return 0;
+        ab_diag_add (diag, file, pos.line, pos.column, "%s must be a string",
+                     name);
+        return -1;
+    case S_BOOL:
+        if (json_is_boolean (value))
+            return 0;
+        ab_diag_add (diag, file, pos.line, pos.column,
+                     "%s must be true or false", name);
+        return -1;
+    case S_LIST:
+        if (json_is_array (value))
+            return 0;
+        ab_diag_add (diag, file, pos.line, pos.column, "%s must be a list",
+                     name);
+        return -1;
+    case S_INT:
+        if (json_is_integer (value) &&
+            json_integer_value (value) >= s_keys[key].min &&
+            json_integer_value (value) <= s_keys[key].max)
+            return 0;
+        ab_diag_add (diag, file, pos.line, pos.column,
+                     "%s must be an integer from %" PRId64 " to %" PRId64, name,
+                     s_keys[key].min, s_keys[key].max);
+        return -1;
+    }
+    return -1;
+}
+
+/* Reads agentbusd.yaml; every problem goes to diag. Returns 0 or -1. */
+static int
+s_load_config (s_options_t *options, const char *file, ab_diag_t *diag)
+{
+    ab_yaml_t *yaml = ab_yaml_load_file (file, diag);
+    if (!yaml)
+        return -1;
+    json_t *root = ab_yaml_root (yaml);
+    int rc = 0;
+    if (!json_is_object (root) && !json_is_null (root)) {
+        ab_pos_t pos = ab_yaml_root_pos (yaml);
+        ab_diag_add (diag, file, pos.line, pos.column,
+                     "the configuration must be a mapping");
+        rc = -1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (json_is_object (root) ? root : NULL, key, value)
+    {
+        size_t i = 0, count = sizeof s_keys / sizeof s_keys[0];
+        while (i < count && !streq (s_keys[i].name, key))
+            i++;
+        ab_pos_t pos = ab_yaml_value_pos (yaml, root, key);
+        if (i == count) {
+            pos = ab_yaml_key_pos (yaml, root, key);
+            ab_diag_add (diag, file, pos.line, pos.column, "unknown key '%s'",
+                         key);
+            rc = -1;
+        } else if (s_check_value ((int)i, value, file, pos, diag) ||
+                   s_apply_key (options, key, value, file, pos, diag))
+            rc = -1;
+    }
+    ab_yaml_destroy (&yaml);
+    return rc;
+}
+
+static void
+s_usage (FILE *stream)
+{
+    fprintf (stream,
+             "usage: agentbusd [--config F] [--topology F] [--endpoint EP]\n"
+             "                 [--data-dir D] [--verbose]\n");
+}
+
+/* Flags override the config file, so the file is read first. Returns 0,
+   or the exit status for a usage or configuration error. */
+static int
+s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
+{
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"topology", required_argument, NULL, 't'},
+        {"endpoint", required_argument, NULL, 'e'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *flags[4] = {NULL, NULL, NULL, NULL};
+    int opt;
+    while ((opt = getopt_long (argc, argv, "c:t:e:d:vh", longs, NULL)) != -1) {
+        const char *found = strchr ("cted", opt);
+        if (found && opt)
+            flags[found - "cted"] = optarg;
+        else if (opt == 'v')
+            options->verbose = true;
+        else if (opt == 'h') {
+            s_usage (stdout);
+            exit (0);
+        } else {
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        s_usage (stderr);
+        return 2;
+    }
+    if (flags[0] && s_load_config (options, flags[0], diag))
+        return 1;
+    if (flags[1])
+        s_set_string (&options->topology, flags[1]);
+    if (flags[2])
+        s_set_string (&options->endpoint, flags[2]);
+    if (flags[3])
+        s_set_string (&options->data_dir, flags[3]);
+    if (!options->topology) {
+        ab_diag_add (diag, flags[0] ? flags[0] : "agentbusd", 0, 0,
+                     "no topology: give --topology or `topology:` in the "
+                     "configuration");
+        return 1;
+    }
+    if (options->data_dir && zsys_dir_create ("%s", options->data_dir)) {
+        ab_diag_add (diag, options->data_dir, 0, 0,
+                     "cannot create the data_dir: %s", strerror (errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* Blocks the signals we handle in every thread (the actor inherits the
+   mask) and returns a signalfd for them. */
+static int
+s_signal_fd (void)
+{
+    sigset_t set;
+    sigemptyset (&set);
+    sigaddset (&set, SIGTERM);
+    sigaddset (&set, SIGINT);
+    sigaddset (&set, SIGHUP);
+    if (pthread_sigmask (SIG_BLOCK, &set, NULL))
+        return -1;
+    return signalfd (-1, &set, SFD_CLOEXEC);
+}
+
+static void
+s_reload (zactor_t *actor, ab_log_t *log)
+{
+    zstr_send (actor, "RELOAD");
+    char *status = zstr_recv (actor);
+    char *lines = zstr_recv (actor);
+    if (status && streq (status, "OK"))
+        ab_log_printf (log, AB_LOG_INFO, "SIGHUP: topology reloaded");
+    else
+        ab_log_printf (log, AB_LOG_ERROR,
+                       "SIGHUP: reload failed, the old topology stays:\n%s",
+                       lines ? lines : "");
+    zstr_free (&status);
+    zstr_free (&lines);
+}
+
+/* Waits for signals until SIGTERM or SIGINT. */
+static void
+s_serve (zactor_t *actor, int signals, ab_log_t *log)
+{
+    zmq_pollitem_t item = {NULL, signals, ZMQ_POLLIN, 0};
+    while (zmq_poll (&item, 1, -1) >= 0 || errno == EINTR) {
+        struct signalfd_siginfo info;
+        if (!(item.revents & ZMQ_POLLIN) ||
+            read (signals, &info, sizeof info) != sizeof info)
+            continue;
+        if (info.ssi_signo == SIGHUP) {
+            s_reload (actor, log);
+            continue;
+        }
+        ab_log_printf (log, AB_LOG_INFO, "%s: draining and stopping",
+                       strsignal ((int)info.ssi_signo));
+        return;
+    }
+}
+
+static void
+s_options_free (s_options_t *options)
+{
+    free (options->endpoint);
+    free (options->topology);
+    free (options->data_dir);
+    json_decref (options->filters);
+}
+
+int
+main (int argc, char *argv[])
+{
+    zsys_handler_set (NULL);
+    s_options_t options = {.log_level = AB_LOG_INFO};
+    ab_diag_t *diag = ab_diag_new ();
+    int status = s_parse (argc, argv, &options, diag);
+    ab_log_t *log =
+        ab_log_new (stderr, options.verbose ? AB_LOG_DEBUG : options.log_level,
+                    getenv ("JOURNAL_STREAM") == NULL);
+    ab_broker_t *broker = NULL;
+    if (status == 0) {
+        ab_broker_config_t config = {.endpoint = options.endpoint,
+                                     .topology = options.topology,
+                                     .heartbeat_ms = options.heartbeat_ms,
+                                     .max_message_bytes =
+                                         (size_t)options.max_message_bytes,
+                                     .durable = options.durable,
+                                     .has_data_dir = options.data_dir != NULL,
+                                     .filters = options.filters,
+                                     .config_file = options.config,
+                                     .log = log};
+        broker = ab_broker_new (&config, diag);
+        status = broker ? 0 : 1;
+    }
+    int signals = status == 0 ? s_signal_fd () : -1;
+    if (status == 0 && signals < 0) {
+        ab_diag_add (diag, NULL, 0, 0, "signalfd: %s", strerror (errno));
+        status = 1;
+    }
+    ab_diag_print (diag, stderr);
+    if (status == 0) {
+        zactor_t *actor = zactor_new (ab_broker_actor, broker);
+        s_serve (actor, signals, log);
+        zactor_destroy (&actor);
+        close (signals);
+    }
+    ab_broker_destroy (&broker);
+    ab_log_destroy (&log);
+    ab_diag_destroy (&diag);
+    s_options_free (&options);
+    return status;
+}
