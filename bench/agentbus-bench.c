@@ -748,10 +748,12 @@ s_proxy_child (const char *front, const char *back, const char *fd_text)
     void *ctx = zmq_ctx_new ();
     void *frontend = s_socket (ctx, ZMQ_ROUTER, front, true);
     void *backend = s_socket (ctx, ZMQ_DEALER, back, true);
-    int fd = atoi (fd_text);
-    if (!frontend || !backend || write (fd, "R", 1) != 1)
+    char *end;
+    long fd = strtol (fd_text, &end, 10);
+    if (*end || fd < 0 || fd > 65535 || !frontend || !backend ||
+        write ((int)fd, "R", 1) != 1)
         return 1;
-    close (fd);
+    close ((int)fd);
     zmq_proxy (frontend, backend, NULL);
     return 0;
 }
@@ -1056,6 +1058,10 @@ s_paced_requester (void *arg)
             zmq_close (sock);
         return NULL;
     }
+    /* the schedule starts once registered: HELLO is no request's delay */
+    int64_t length = run->deadline_ns - run->start_ns;
+    run->start_ns = s_now ();
+    run->deadline_ns = run->start_ns + length;
     double period = 1e9 / run->rate;
     int64_t total =
                 (int64_t)((double)(run->deadline_ns - run->start_ns) / period),
