@@ -187,7 +187,7 @@ static const s_scenario_t s_scenarios[] = {
 #define S_SCENARIOS (sizeof s_scenarios / sizeof s_scenarios[0])
 /* Bytes of the JSON payload of small, route, fanout, compete, reqrep. */
 #define S_PAYLOAD_BYTES 256
-/* Messages in flight end to end per producer window, small messages. */
+/* Small messages in flight end to end, all producers together. */
 #define S_WINDOW 2048
 /* Requests in flight in reqrep. */
 #define S_REQREP_INFLIGHT 8
@@ -579,8 +579,8 @@ s_write_topology (const char *dir)
     return rc;
 }
 
-/* The 256-byte event every small scenario sends; it passes
-   s_event_schema. */
+/* The event every small scenario sends: `bytes` characters of JSON that
+   pass s_event_schema, and a NUL (`out` holds bytes + 1). */
 static void
 s_event_payload (char *out, size_t bytes)
 {
@@ -923,10 +923,13 @@ s_flow_producer (void *arg)
     }
     /* the baseline sends one message per copy the broker would make */
     int messages = run->baseline ? sc->copies : 1;
-    int64_t sent = 0, answers = 0, window = run->window * sc->copies;
+    /* the window is shared end to end; each producer also keeps its
+       share of it unanswered at most */
+    int64_t sent = 0, answers = 0, window = run->window * sc->copies,
+            own = (run->window + sc->producers - 1) / sc->producers * messages;
     while (s_now () < run->deadline_ns) {
         bool room = run->published * sc->copies - run->delivered < window &&
-                    sent * messages - answers < window;
+                    sent * messages - answers < own;
         for (int i = 0; room && i < messages; i++)
             if (s_send_message (run, sock, "PUB", run->pub_header))
                 run->errors++;
@@ -1219,8 +1222,8 @@ s_run_side (const s_options_t *options, const s_scenario_t *sc, void *ctx,
     run.pub_header = header;
     void *attach =
         sc->attach_bytes ? calloc (1, sc->attach_bytes) : &attach_dummy;
-    run.window = sc->attach_bytes ? (int64_t)((64u << 20) / sc->attach_bytes)
-                                  : S_WINDOW / sc->producers;
+    run.window =
+        sc->attach_bytes ? (int64_t)((64u << 20) / sc->attach_bytes) : S_WINDOW;
     run.window = run.window < 4 ? 4 : run.window;
     run.hist = ab_hist_new ();
     s_side_clear (side);
@@ -1289,17 +1292,17 @@ s_scenario_zmq (s_bench_t *bench, s_result_t *result)
 static double
 s_fdatasync_rate (const char *dir, double seconds)
 {
-    char path[320], record[S_PAYLOAD_BYTES];
+    char path[320], record[S_PAYLOAD_BYTES + 1];
     snprintf (path, sizeof path, "%s/fdatasync.dat", dir);
     int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
     if (fd < 0)
         return NAN;
-    s_event_payload (record, sizeof record);
-    record[sizeof record - 1] = '\n';
+    s_event_payload (record, S_PAYLOAD_BYTES);
+    record[S_PAYLOAD_BYTES - 1] = '\n';
     int64_t start = s_now (), until = start + (int64_t)(seconds * 1e9);
     int64_t records = 0;
     while (s_now () < until &&
-           write (fd, record, sizeof record) == (ssize_t)sizeof record &&
+           write (fd, record, S_PAYLOAD_BYTES) == S_PAYLOAD_BYTES &&
            fdatasync (fd) == 0)
         records++;
     double rate = (double)records / ((double)(s_now () - start) / 1e9);
