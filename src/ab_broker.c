@@ -49,6 +49,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -953,18 +954,6 @@ s_heartbeat_check (ab_broker_t *self, s_instance_t *inst)
     s_instance_gone (self, inst, true);
 }
 
-/* The identity seam: which agent a HELLO may speak for. Today the agent
-   it names, if the topology has it; with CURVE, the key behind the
-   routing id will have to match. Returns -1 when allowed. */
-static int
-s_identify (ab_broker_t *self, zmq_msg_t *routing_id, const char *agent)
-{
-    (void)routing_id;
-    if (ab_topology_agent_index (self->gen->topology, agent) < 0)
-        return E_UNKNOWN_AGENT;
-    return -1;
-}
-
 /* ---------------------------------------------------------------------
    Header fields */
 
@@ -973,15 +962,22 @@ typedef struct {
     const char *name; /* header key */
     json_type type;   /* JSON_STRING or JSON_INTEGER */
     int64_t min;      /* integers: smallest allowed */
-    size_t max_bytes; /* strings: longest allowed; 0 = any */
+    int64_t max;      /* integers: largest; strings: most bytes */
 } s_field_t;
+
+/* Ten years in milliseconds: durations beyond it are mistakes, and the
+   bound keeps `now + duration` far from overflow. */
+#define S_MAX_MS ((int64_t)10 * 366 * 24 * 3600 * 1000)
 
 /* PUB and REQ header fields (protocol §3). */
 static const s_field_t s_pub_fields[] = {
-    {"type", JSON_STRING, 0, 128},      {"version", JSON_INTEGER, 1, 0},
-    {"id", JSON_STRING, 0, 128},        {"seq", JSON_INTEGER, 0, 0},
-    {"ttl_ms", JSON_INTEGER, 0, 0},     {"traceparent", JSON_STRING, 0, 256},
-    {"timeout_ms", JSON_INTEGER, 1, 0},
+    {"type", JSON_STRING, 0, 128},
+    {"version", JSON_INTEGER, 1, INT_MAX},
+    {"id", JSON_STRING, 0, 128},
+    {"seq", JSON_INTEGER, 0, INT64_MAX},
+    {"ttl_ms", JSON_INTEGER, 0, S_MAX_MS},
+    {"traceparent", JSON_STRING, 0, 256},
+    {"timeout_ms", JSON_INTEGER, 1, S_MAX_MS},
 };
 
 /* Checks the fields of `header` named in `fields`. Returns 0, or -1 with
@@ -991,27 +987,29 @@ s_check_fields (const json_t *header, const s_field_t *fields, size_t count,
                 char *why, size_t why_size)
 {
     for (size_t i = 0; i < count; i++) {
-        const json_t *value = json_object_get (header, fields[i].name);
+        const s_field_t *field = &fields[i];
+        const json_t *value = json_object_get (header, field->name);
         if (!value)
             continue;
-        if (fields[i].type == JSON_STRING &&
-            (!json_is_string (value) ||
-             (fields[i].max_bytes &&
-              json_string_length (value) > fields[i].max_bytes))) {
+        bool good = field->type == JSON_STRING
+                        ? json_is_string (value) &&
+                              (int64_t)json_string_length (value) <= field->max
+                        : json_is_integer (value) &&
+                              json_integer_value (value) >= field->min &&
+                              json_integer_value (value) <= field->max;
+        if (good)
+            continue;
+        if (field->type == JSON_STRING)
             snprintf (why, why_size,
-                      "header '%s' must be a string of at most "
-                      "%zu bytes",
-                      fields[i].name, fields[i].max_bytes);
-            return -1;
-        }
-        if (fields[i].type == JSON_INTEGER &&
-            (!json_is_integer (value) ||
-             json_integer_value (value) < fields[i].min)) {
+                      "header '%s' must be a string of at most %" PRId64
+                      " bytes",
+                      field->name, field->max);
+        else
             snprintf (why, why_size,
-                      "header '%s' must be an integer >= %" PRId64,
-                      fields[i].name, fields[i].min);
-            return -1;
-        }
+                      "header '%s' must be an integer from %" PRId64
+                      " to %" PRId64,
+                      field->name, field->min, field->max);
+        return -1;
     }
     return 0;
 }
@@ -1086,10 +1084,14 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
         snprintf (why, why_size, "payload is not JSON: %s", error.text);
         return R_MALFORMED;
     }
-    size_t sizes[count > 1 ? count - 1 : 1];
+    /* on the heap: the frame count is the sender's choice */
+    size_t *sizes = calloc (count, sizeof (size_t));
+    assert (sizes);
     for (size_t i = 1; i < count; i++)
         sizes[i - 1] = zmq_msg_size (&body[i]);
-    if (ab_tensor_check_refs (payload, sizes, count - 1, why, why_size)) {
+    int refs = ab_tensor_check_refs (payload, sizes, count - 1, why, why_size);
+    free (sizes);
+    if (refs) {
         json_decref (payload);
         return R_MALFORMED;
     }
@@ -1160,8 +1162,10 @@ s_run_pipeline (ab_pipeline_t *pipeline, s_pub_t *pub, ab_proto_t *proto,
 {
     zmq_msg_t *body = ab_proto_body (proto);
     size_t count = ab_proto_body_count (proto);
-    size_t sizes[count];
-    const void *data[count];
+    /* on the heap: the frame count is the sender's choice */
+    size_t *sizes = calloc (count, sizeof (size_t));
+    const void **data = calloc (count, sizeof (void *));
+    assert (sizes && data);
     for (size_t i = 1; i < count; i++) {
         sizes[i - 1] = zmq_msg_size (&body[i]);
         data[i - 1] = zmq_msg_data (&body[i]);
@@ -1177,7 +1181,10 @@ s_run_pipeline (ab_pipeline_t *pipeline, s_pub_t *pub, ab_proto_t *proto,
                                    count - 1,
                                    sizes,
                                    data};
-    if (ab_pipeline_run (pipeline, &message, result) == 0)
+    int rc = ab_pipeline_run (pipeline, &message, result);
+    free (sizes);
+    free (data);
+    if (rc == 0)
         return 0;
     pub->code = s_reject_code (result->code);
     snprintf (pub->why, sizeof pub->why, "%s%s%s",
@@ -1251,6 +1258,38 @@ s_copy_rewrite (s_copy_t *copy, const char *payload)
     }
 }
 
+/* Every target takes the copy: seq is new on each (duplicate) and no
+   queue is full (overloaded). All or nothing. */
+static int
+s_pub_admit (ab_broker_t *self, s_pub_t *pub)
+{
+    const char *from = pub->inst->agent->name;
+    const json_t *seq = json_object_get (pub->header, "seq");
+    for (size_t i = 0; i < pub->target_count; i++) {
+        s_queue_t *queue = pub->targets[i];
+        int64_t last;
+        if (seq &&
+            ab_store_get_seq (self->store, from, queue->key, &last) == 0 &&
+            json_integer_value (seq) <= last) {
+            pub->code = R_DUPLICATE;
+            snprintf (pub->why, sizeof pub->why,
+                      "seq %" JSON_INTEGER_FORMAT
+                      " is not greater than %" PRId64
+                      ", the last accepted on %s",
+                      json_integer_value (seq), last, queue->key);
+            return -1;
+        }
+        if ((int64_t)queue->pending >= queue->edge->queue_limit) {
+            pub->code = R_OVERLOADED;
+            snprintf (pub->why, sizeof pub->why,
+                      "queue %s is full (%" PRId64 " copies)", queue->key,
+                      queue->edge->queue_limit);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Finds the target queues: all or nothing (unroutable, version,
    duplicate, overloaded). */
 static int
@@ -1286,30 +1325,7 @@ s_pub_route (ab_broker_t *self, s_pub_t *pub)
               pub->version, pub->type, from);
     if (pub->target_count == 0)
         return -1;
-    const json_t *seq = json_object_get (pub->header, "seq");
-    for (size_t i = 0; i < pub->target_count; i++) {
-        s_queue_t *queue = pub->targets[i];
-        int64_t last;
-        if (seq &&
-            ab_store_get_seq (self->store, from, queue->key, &last) == 0 &&
-            json_integer_value (seq) <= last) {
-            pub->code = R_DUPLICATE;
-            snprintf (pub->why, sizeof pub->why,
-                      "seq %" JSON_INTEGER_FORMAT
-                      " is not greater than %" PRId64
-                      ", the last accepted on %s",
-                      json_integer_value (seq), last, queue->key);
-            return -1;
-        }
-        if ((int64_t)queue->pending >= queue->edge->queue_limit) {
-            pub->code = R_OVERLOADED;
-            snprintf (pub->why, sizeof pub->why,
-                      "queue %s is full (%" PRId64 " copies)", queue->key,
-                      queue->edge->queue_limit);
-            return -1;
-        }
-    }
-    return 0;
+    return s_pub_admit (self, pub);
 }
 
 static s_message_t *
@@ -1588,24 +1604,49 @@ s_on_bye (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
 /* ---------------------------------------------------------------------
    HELLO */
 
+/* The identity seam: from a connection (its routing id) and its HELLO
+   header to the agent it may speak for. Today the agent the header
+   names, if the topology has it; with CURVE, the key behind the routing
+   id will decide (and E_UNAUTHORIZED is the answer when it disagrees).
+   Returns -1 with *agent_p set (borrowed from the header), or an ERROR
+   code. */
+static int
+s_identify (ab_broker_t *self, zmq_msg_t *routing_id, const json_t *hello,
+            const char **agent_p)
+{
+    (void)routing_id;
+    const char *agent = s_string_field (hello, "agent");
+    if (!agent)
+        return E_PROTOCOL;
+    if (ab_topology_agent_index (self->gen->topology, agent) < 0)
+        return E_UNKNOWN_AGENT;
+    *agent_p = agent;
+    return -1;
+}
+
 static void
 s_on_hello (ab_broker_t *self, zmq_msg_t *routing_id, const char *key,
             s_instance_t *old, ab_proto_t *proto)
 {
     json_t *header = ab_proto_header (proto);
-    const char *agent = s_string_field (header, "agent");
     const json_t *credit = json_object_get (header, "credit");
     const json_t *name = json_object_get (header, "instance");
-    if (!agent || (credit && (!json_is_integer (credit) ||
-                              json_integer_value (credit) < 1))) {
+    if (credit &&
+        (!json_is_integer (credit) || json_integer_value (credit) < 1)) {
         s_error (self, routing_id, E_PROTOCOL,
-                 "HELLO needs 'agent' (string) and 'credit' (integer >= 1)");
+                 "HELLO: 'credit' must be an integer >= 1");
         return;
     }
-    int refused = s_identify (self, routing_id, agent);
+    const char *agent = NULL;
+    int refused = s_identify (self, routing_id, header, &agent);
+    if (refused == E_PROTOCOL) {
+        s_error (self, routing_id, E_PROTOCOL, "HELLO needs 'agent', a string");
+        return;
+    }
     if (refused >= 0) {
         s_error (self, routing_id, (s_error_t)refused,
-                 "agent '%s' is not in topology %s", agent,
+                 "agent '%s' is not allowed in topology %s",
+                 s_string_field (header, "agent"),
                  ab_topology_id (self->gen->topology));
         return;
     }
@@ -1863,9 +1904,28 @@ ab_broker_counters (const ab_broker_t *self)
     return counters;
 }
 
+/* At shutdown: what is left on each queue of the current topology. */
+static void
+s_log_queues (ab_broker_t *self)
+{
+    s_generation_t *gen = self->gen;
+    size_t edges = ab_topology_edge_count (gen->topology);
+    for (size_t i = 0; i < edges; i++) {
+        s_queue_t *queue = gen->queues[i];
+        s_copy_t *head = zlistx_first (queue->ready);
+        if (queue->pending)
+            ab_log_printf (
+                self->log, AB_LOG_INFO, "left on %s: %zu copies, %zu waiting%s",
+                queue->key, queue->pending, zlistx_size (queue->ready),
+                head && head->state == S_COPY_INFLIGHT ? " (head in flight)"
+                                                       : "");
+    }
+}
+
 static void
 s_log_counters (ab_broker_t *self)
 {
+    s_log_queues (self);
     json_t *counters = ab_broker_counters (self);
     char *text = json_dumps (counters, JSON_COMPACT | JSON_SORT_KEYS);
     ab_log_printf (self->log, AB_LOG_INFO, "counters: %s", text ? text : "");

@@ -135,10 +135,10 @@ s_check_table (zmq_msg_t *frames, size_t count, ab_direction_t direction,
     }
     self->command = (ab_cmd_t)command;
     const char *name = s_commands[command].name;
-    if (!peek_header || zmq_msg_size (&frames[2]) <= S_MAX_HEADER_PEEK)
-        self->header = s_parse_header (&frames[2]);
-    if (!self->header && peek_header)
-        self->header = json_object ();
+    /* an oversize message's header is parsed only when small enough: a
+       huge one is taken as {} (the answer is too_large anyway) */
+    bool skip = peek_header && zmq_msg_size (&frames[2]) > S_MAX_HEADER_PEEK;
+    self->header = skip ? json_object () : s_parse_header (&frames[2]);
     if (!self->header) {
         snprintf (reason, reason_size, "%s: header is not a JSON object", name);
         return AB_EPROTO;

@@ -189,13 +189,22 @@ s_usage (FILE *stream)
 {
     fprintf (stream,
              "usage: agentbusd [--config F] [--topology F] [--endpoint EP]\n"
-             "                 [--data-dir D] [--verbose]\n");
+             "                 [--data-dir D] [--verbose] [--version]\n");
 }
 
-/* Flags override the config file, so the file is read first. Returns 0,
-   or the exit status for a usage or configuration error. */
+/* The command line, as given. */
+typedef struct {
+    const char *config;   /* --config */
+    const char *topology; /* --topology */
+    const char *endpoint; /* --endpoint */
+    const char *data_dir; /* --data-dir */
+    bool verbose;         /* --verbose */
+} s_flags_t;
+
+/* Reads the flags. Returns 0; 2 for a usage error; -1 when --help or
+   --version was answered (exit 0). */
 static int
-s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
+s_read_flags (int argc, char *argv[], s_flags_t *flags)
 {
     static const struct option longs[] = {
         {"config", required_argument, NULL, 'c'},
@@ -204,37 +213,68 @@ s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
         {"data-dir", required_argument, NULL, 'd'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
-    const char *flags[4] = {NULL, NULL, NULL, NULL};
     int opt;
-    while ((opt = getopt_long (argc, argv, "c:t:e:d:vh", longs, NULL)) != -1) {
-        const char *found = strchr ("cted", opt);
-        if (found && opt)
-            flags[found - "cted"] = optarg;
-        else if (opt == 'v')
-            options->verbose = true;
-        else if (opt == 'h') {
+    while ((opt = getopt_long (argc, argv, "c:t:e:d:vhV", longs, NULL)) != -1)
+        switch (opt) {
+        case 'c':
+            flags->config = optarg;
+            break;
+        case 't':
+            flags->topology = optarg;
+            break;
+        case 'e':
+            flags->endpoint = optarg;
+            break;
+        case 'd':
+            flags->data_dir = optarg;
+            break;
+        case 'v':
+            flags->verbose = true;
+            break;
+        case 'h':
             s_usage (stdout);
-            exit (0);
-        } else {
+            return -1;
+        case 'V':
+            printf ("agentbusd %s (protocol %s)\n", PACKAGE_VERSION,
+                    AB_PROTOCOL_SIGNATURE);
+            return -1;
+        default:
             s_usage (stderr);
             return 2;
         }
-    }
     if (optind < argc) {
         s_usage (stderr);
         return 2;
     }
-    if (flags[0] && s_load_config (options, flags[0], diag))
-        return 1;
-    if (flags[1])
-        s_set_string (&options->topology, flags[1]);
-    if (flags[2])
-        s_set_string (&options->endpoint, flags[2]);
-    if (flags[3])
-        s_set_string (&options->data_dir, flags[3]);
+    return 0;
+}
+
+/* Flags override the config file, so the file is read first. Returns 0,
+   or the exit status for a usage or configuration error (-1: answered,
+   exit 0). */
+static int
+s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
+{
+    s_flags_t flags = {NULL, NULL, NULL, NULL, false};
+    int rc = s_read_flags (argc, argv, &flags);
+    if (rc)
+        return rc;
+    options->verbose = flags.verbose;
+    if (flags.config) {
+        s_set_string (&options->config, flags.config);
+        if (s_load_config (options, flags.config, diag))
+            return 1;
+    }
+    if (flags.topology)
+        s_set_string (&options->topology, flags.topology);
+    if (flags.endpoint)
+        s_set_string (&options->endpoint, flags.endpoint);
+    if (flags.data_dir)
+        s_set_string (&options->data_dir, flags.data_dir);
     if (!options->topology) {
-        ab_diag_add (diag, flags[0] ? flags[0] : "agentbusd", 0, 0,
+        ab_diag_add (diag, flags.config ? flags.config : "agentbusd", 0, 0,
                      "no topology: give --topology or `topology:` in the "
                      "configuration");
         return 1;
@@ -301,52 +341,65 @@ s_serve (zactor_t *actor, int signals, ab_log_t *log)
 static void
 s_options_free (s_options_t *options)
 {
+    free (options->config);
     free (options->endpoint);
     free (options->topology);
     free (options->data_dir);
     json_decref (options->filters);
 }
 
+/* Builds the broker from the options and serves until SIGTERM/SIGINT.
+   Returns the exit status. */
+static int
+s_run (s_options_t *options, int signals, ab_log_t *log, ab_diag_t *diag)
+{
+    ab_broker_config_t config = {.endpoint = options->endpoint,
+                                 .topology = options->topology,
+                                 .heartbeat_ms = options->heartbeat_ms,
+                                 .max_message_bytes =
+                                     (size_t)options->max_message_bytes,
+                                 .durable = options->durable,
+                                 .has_data_dir = options->data_dir != NULL,
+                                 .filters = options->filters,
+                                 .config_file = options->config,
+                                 .log = log};
+    ab_broker_t *broker = ab_broker_new (&config, diag);
+    ab_diag_print (diag, stderr);
+    if (!broker)
+        return 1;
+    zactor_t *actor = zactor_new (ab_broker_actor, broker);
+    s_serve (actor, signals, log);
+    zactor_destroy (&actor);
+    ab_broker_destroy (&broker);
+    return 0;
+}
+
 int
 main (int argc, char *argv[])
 {
     zsys_handler_set (NULL);
+    /* before any thread exists (libzmq starts its I/O threads with the
+       first socket): threads inherit the mask, so only the signalfd ever
+       sees these signals */
+    int signals = s_signal_fd ();
     s_options_t options = {.log_level = AB_LOG_INFO};
     ab_diag_t *diag = ab_diag_new ();
     int status = s_parse (argc, argv, &options, diag);
+    if (status == 0 && signals < 0) {
+        ab_diag_add (diag, "agentbusd", 0, 0, "signalfd: %s", strerror (errno));
+        status = 1;
+    }
     ab_log_t *log =
         ab_log_new (stderr, options.verbose ? AB_LOG_DEBUG : options.log_level,
                     getenv ("JOURNAL_STREAM") == NULL);
-    ab_broker_t *broker = NULL;
-    if (status == 0) {
-        ab_broker_config_t config = {.endpoint = options.endpoint,
-                                     .topology = options.topology,
-                                     .heartbeat_ms = options.heartbeat_ms,
-                                     .max_message_bytes =
-                                         (size_t)options.max_message_bytes,
-                                     .durable = options.durable,
-                                     .has_data_dir = options.data_dir != NULL,
-                                     .filters = options.filters,
-                                     .config_file = options.config,
-                                     .log = log};
-        broker = ab_broker_new (&config, diag);
-        status = broker ? 0 : 1;
-    }
-    int signals = status == 0 ? s_signal_fd () : -1;
-    if (status == 0 && signals < 0) {
-        ab_diag_add (diag, NULL, 0, 0, "signalfd: %s", strerror (errno));
-        status = 1;
-    }
-    ab_diag_print (diag, stderr);
-    if (status == 0) {
-        zactor_t *actor = zactor_new (ab_broker_actor, broker);
-        s_serve (actor, signals, log);
-        zactor_destroy (&actor);
+    if (status == 0)
+        status = s_run (&options, signals, log, diag);
+    else
+        ab_diag_print (diag, stderr);
+    if (signals >= 0)
         close (signals);
-    }
-    ab_broker_destroy (&broker);
     ab_log_destroy (&log);
     ab_diag_destroy (&diag);
     s_options_free (&options);
-    return status;
+    return status < 0 ? 0 : status; /* -1: --help or --version answered */
 }

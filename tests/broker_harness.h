@@ -43,10 +43,35 @@ h_fixture (const char *name)
                          name);
 }
 
+/* Writes fixture `name` to `path` (outside the source tree, which may be
+   read-only), with its `schemas:` folder made absolute. */
+static inline void
+h_install (const char *name, const char *path)
+{
+    char *from = h_fixture (name);
+    char *schemas = h_fixture ("schemas");
+    FILE *in = fopen (from, "r");
+    FILE *out = fopen (path, "w");
+    ck_assert_ptr_nonnull (in);
+    ck_assert_ptr_nonnull (out);
+    char line[1024];
+    while (fgets (line, sizeof line, in)) {
+        if (strncmp (line, "schemas:", 8) == 0)
+            fprintf (out, "schemas: %s\n", schemas);
+        else
+            fputs (line, out);
+    }
+    fclose (in);
+    fclose (out);
+    free (schemas);
+    free (from);
+}
+
 /* Starts a broker on a fixture (a file name under tests/fixtures/broker/,
-   or an absolute path). */
+   or an absolute path) with a `filters:` pipeline (may be NULL). */
 static inline h_broker_t
-h_start_with (const char *topology, int64_t heartbeat_ms, size_t max_bytes)
+h_start_filtered (const char *topology, int64_t heartbeat_ms, size_t max_bytes,
+                  const json_t *filters)
 {
     char *path = topology[0] == '/' ? strdup (topology) : h_fixture (topology);
     ab_diag_t *diag = ab_diag_new ();
@@ -58,6 +83,7 @@ h_start_with (const char *topology, int64_t heartbeat_ms, size_t max_bytes)
                                  .topology = path,
                                  .heartbeat_ms = heartbeat_ms,
                                  .max_message_bytes = max_bytes,
+                                 .filters = filters,
                                  .log = self.log};
     self.broker = ab_broker_new (&config, diag);
     if (!self.broker)
@@ -68,6 +94,12 @@ h_start_with (const char *topology, int64_t heartbeat_ms, size_t max_bytes)
     ab_diag_destroy (&diag);
     free (path);
     return self;
+}
+
+static inline h_broker_t
+h_start_with (const char *topology, int64_t heartbeat_ms, size_t max_bytes)
+{
+    return h_start_filtered (topology, heartbeat_ms, max_bytes, NULL);
 }
 
 static inline h_broker_t

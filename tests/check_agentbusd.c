@@ -135,20 +135,6 @@ START_TEST (test_roundtrip_and_drain)
 }
 END_TEST
 
-static void
-s_copy_file (const char *from, const char *to)
-{
-    FILE *in = fopen (from, "r"), *out = fopen (to, "w");
-    ck_assert_ptr_nonnull (in);
-    ck_assert_ptr_nonnull (out);
-    char buffer[4096];
-    size_t length;
-    while ((length = fread (buffer, 1, sizeof buffer, in)) > 0)
-        fwrite (buffer, 1, length, out);
-    fclose (in);
-    fclose (out);
-}
-
 /* Publishes a note until it is routed to `routed` copies (a reload takes
    effect asynchronously after the signal). */
 static void
@@ -171,21 +157,18 @@ START_TEST (test_sighup_reload)
 {
     s_daemon_t daemon;
     h_broker_t target = s_target (&daemon);
-    char *path = zsys_sprintf ("%s/tests/fixtures/broker/sighup-%d.yaml",
-                               getenv ("AB_SRCDIR"), (int)getpid ());
-    char *good = h_fixture ("topology.yaml");
-    char *reload = h_fixture ("reload-topology.yaml");
-    char *bad = h_fixture ("bad-topology.yaml");
-    s_copy_file (good, path);
+    char *path =
+        zsys_sprintf ("/tmp/check-agentbusd-sighup-%d.yaml", (int)getpid ());
+    h_install ("topology.yaml", path);
     const char *args[] = {"--topology", path, "--endpoint", target.endpoint,
                           NULL};
     s_spawn (&daemon, args);
     zsock_t *producer = s_agent (&target, "producer");
     s_wait_routed (producer, 1);
-    s_copy_file (reload, path);
+    h_install ("reload-topology.yaml", path);
     kill (daemon.pid, SIGHUP);
     s_wait_routed (producer, 2);
-    s_copy_file (bad, path);
+    h_install ("bad-topology.yaml", path);
     kill (daemon.pid, SIGHUP);
     zclock_sleep (200);
     /* the old topology stays, and the agent stayed connected */
@@ -200,9 +183,6 @@ START_TEST (test_sighup_reload)
     zsock_destroy (&producer);
     remove (path);
     free (path);
-    free (good);
-    free (reload);
-    free (bad);
 }
 END_TEST
 

@@ -82,6 +82,9 @@ START_TEST (test_too_large_keeps_header)
     ck_assert_uint_eq (ab_proto_body_count (msg), 0);
     ab_proto_destroy (&msg);
     /* a broken table wins over the size */
+    const char *bad_header[] = {"ABP/1", "PUB", "[1]",
+                                "0123456789012345678901"};
+    ck_assert_int_eq (s_parse (bad_header, 4, 20, &msg), AB_EPROTO);
     const char *bad[] = {"ABP/1", "NOPE", "{}", "0123456789012345678901"};
     ck_assert_int_eq (s_parse (bad, 4, 20, &msg), AB_EPROTO);
 }
