@@ -203,7 +203,7 @@ typedef struct {
     const char *select;    /* --scenarios LIST, or NULL = the mode's */
     double seconds;        /* sending time of each side of a scenario */
     int credit;            /* consumers' credit (HELLO) */
-    bool smoke;            /* tiny sizes, for make check */
+    bool smoke;            /* short runs for make check */
     bool keep;             /* keep the temp dir */
     const char *mode;      /* "full", "quick" or "smoke", reported */
 } s_options_t;
