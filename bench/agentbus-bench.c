@@ -1494,7 +1494,8 @@ s_write_json (const s_options_t *options, const s_result_t *results,
         json_object_set_new (object, "seconds", json_real (options->seconds));
         json_array_append_new (array, object);
     }
-    int rc = json_dump_file (array, options->json, JSON_INDENT (2));
+    int rc = json_dump_file (array, options->json,
+                             JSON_INDENT (2) | JSON_REAL_PRECISION (10));
     json_decref (array);
     return rc;
 }
