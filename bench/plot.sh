@@ -75,12 +75,16 @@ set title "256-byte JSON; fanout counts copies, reqrep round trips"
 plot "$work/msgs.dat" using 2:xtic(1) title "agentbusd" lc rgb "#3465a4", \
      "" using 3 title "zmq_proxy" lc rgb "#aaaaaa"
 unset logscale y
+set yrange [0:*]
+set key top right
 set ylabel "MB/s"
 set title "float32 tensor attachments"
 plot "$work/mb.dat" using 2:xtic(1) title "agentbusd" lc rgb "#3465a4", \
      "" using 3 title "zmq_proxy" lc rgb "#aaaaaa"
 unset multiplot
 set output "$outdir/benchmarks-latency.png"
+set autoscale y
+set key top left
 set title "round trip from the scheduled send time, at 10 % and 25 % of the small maximum (lower is better)"
 set logscale y
 set ylabel "microseconds (log)"
