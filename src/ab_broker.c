@@ -1098,8 +1098,8 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
     int rc = ab_schema_validate (schema, payload, errors_p);
     if (rc) {
         const json_t *first = json_array_get (*errors_p, 0);
-        snprintf (why, why_size, "payload does not match its schema: %s %s",
-                  s_string_field (first, "path") ?: "",
+        /* the first error's message names its path */
+        snprintf (why, why_size, "payload does not match its schema: %s",
                   s_string_field (first, "message") ?: ab_strerror (rc));
         json_decref (payload);
         return R_INVALID;
@@ -1937,34 +1937,68 @@ s_log_counters (ab_broker_t *self)
    The actor */
 
 static void
+s_pipe_term (ab_broker_t *self, zsock_t *pipe)
+{
+    (void)pipe;
+    self->terminated = true;
+}
+
+static void
+s_pipe_counters (ab_broker_t *self, zsock_t *pipe)
+{
+    json_t *counters = ab_broker_counters (self);
+    char *text = json_dumps (counters, JSON_COMPACT);
+    zstr_send (pipe, text ? text : "{}");
+    free (text);
+    json_decref (counters);
+}
+
+static void
+s_pipe_reload (ab_broker_t *self, zsock_t *pipe)
+{
+    ab_diag_t *diag = ab_diag_new ();
+    int rc = s_reload (self, diag);
+    char *lines = strdup ("");
+    for (size_t i = 0; lines && i < ab_diag_count (diag); i++) {
+        ab_log_printf (self->log, AB_LOG_ERROR, "%s", ab_diag_text (diag, i));
+        char *more = zsys_sprintf ("%s%s\n", lines, ab_diag_text (diag, i));
+        free (lines);
+        lines = more;
+    }
+    zstr_sendm (pipe, rc ? "ERROR" : "OK");
+    zstr_send (pipe, lines ? lines : "");
+    zstr_free (&lines);
+    ab_diag_destroy (&diag);
+}
+
+static void
+s_pipe_endpoint (ab_broker_t *self, zsock_t *pipe)
+{
+    zstr_send (pipe, self->endpoint);
+}
+
+/* The actor's commands (see ab_broker.h). */
+static const struct {
+    const char *name;                              /* command string */
+    void (*fn) (ab_broker_t *self, zsock_t *pipe); /* its handler */
+} s_pipe_commands[] = {
+    {"$TERM", s_pipe_term},
+    {"COUNTERS", s_pipe_counters},
+    {"RELOAD", s_pipe_reload},
+    {"ENDPOINT", s_pipe_endpoint},
+};
+
+static void
 s_on_pipe (ab_broker_t *self, zsock_t *pipe)
 {
     char *command = zstr_recv (pipe);
-    if (!command || streq (command, "$TERM"))
+    size_t i = 0, count = sizeof s_pipe_commands / sizeof s_pipe_commands[0];
+    while (command && i < count && !streq (s_pipe_commands[i].name, command))
+        i++;
+    if (!command) /* interrupted: stop as for $TERM */
         self->terminated = true;
-    else if (streq (command, "COUNTERS")) {
-        json_t *counters = ab_broker_counters (self);
-        char *text = json_dumps (counters, JSON_COMPACT);
-        zstr_send (pipe, text ? text : "{}");
-        free (text);
-        json_decref (counters);
-    } else if (streq (command, "RELOAD")) {
-        ab_diag_t *diag = ab_diag_new ();
-        int rc = s_reload (self, diag);
-        char *lines = strdup ("");
-        for (size_t i = 0; lines && i < ab_diag_count (diag); i++) {
-            ab_log_printf (self->log, AB_LOG_ERROR, "%s",
-                           ab_diag_text (diag, i));
-            char *more = zsys_sprintf ("%s%s\n", lines, ab_diag_text (diag, i));
-            free (lines);
-            lines = more;
-        }
-        zstr_sendm (pipe, rc ? "ERROR" : "OK");
-        zstr_send (pipe, lines ? lines : "");
-        zstr_free (&lines);
-        ab_diag_destroy (&diag);
-    } else if (streq (command, "ENDPOINT"))
-        zstr_send (pipe, self->endpoint);
+    else if (i < count)
+        s_pipe_commands[i].fn (self, pipe);
     else
         ab_log_printf (self->log, AB_LOG_ERROR, "actor: unknown command %s",
                        command);

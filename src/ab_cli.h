@@ -21,4 +21,7 @@ typedef int (ab_cli_fn) (int argc, char *argv[]);
 ab_cli_fn ab_cli_check;
 ab_cli_fn ab_cli_graph;
 
+/* agentbus validate (src/ab_cli_validate.c) */
+ab_cli_fn ab_cli_validate;
+
 #endif

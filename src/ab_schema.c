@@ -12,11 +12,11 @@
     A message is validated many times against few schemas, so all work
     that depends only on the schema is done once, in ab_registry_compile:
 
-    * Adding a document indexes it: every schema object reached through a
-      known subschema keyword is mapped to its schema *resource* (the
-      nearest enclosing `$id`, whose URI is the base for `$ref`s inside),
-      and every `$id`, `$anchor` and `$dynamicAnchor` is entered, as an
-      absolute URI, in `targets`.
+    * Adding a document indexes it (ab_registry.c): every schema object
+      reached through a known subschema keyword is mapped to its schema
+      *resource* (the nearest enclosing `$id`, whose URI is the base for
+      `$ref`s inside), and every `$id`, `$anchor` and `$dynamicAnchor` is
+      entered, as an absolute URI, in `targets`.
     * Compiling turns each schema object into one ab_schema_t node holding
       an array of keyword checks (ab_kw_t): a function pointer and the
       keyword's arguments already parsed (numbers, sorted property tables,
@@ -54,14 +54,12 @@
 
 #include "agentbus.h"
 #include "ab_schema.h"
+#include "ab_schema_int.h"
 #include "ab_schema_format.h"
-#include "ab_uri.h"
 
 #define S_MAX_DEPTH 256     /* nested schema evaluations per validation */
 #define S_MAX_SEGMENTS 1024 /* instance or schema path segments */
-#define S_MAX_COMPILE 1000  /* nested subschemas while compiling */
 #define S_RENDER_MAX 48     /* bytes of a value quoted in a message */
-#define S_DEFAULT_ERRORS 16 /* max_errors when the options say 0 */
 
 /* Instance types as bits: a keyword names the types it applies to, and
    `type` is a mask. An integral number has both NUMBER and INTEGER. */
@@ -75,16 +73,9 @@ enum {
     T_INTEGER = 64,
 };
 
-/* The two dialects, as bits so keyword table entries can name both. */
-typedef enum {
-    D_2020 = 1, /* JSON Schema 2020-12 (also used for 2019-09) */
-    D_7 = 2,    /* draft-07 (also used for draft-06 and -04) */
-} s_dialect_t;
-
-typedef struct s_kw s_kw_t;
+typedef ab_kw_t s_kw_t;
 typedef struct s_ctx s_ctx_t;
 typedef struct s_eval s_eval_t;
-typedef struct s_cc s_cc_t;
 
 /* Evaluates one compiled keyword against an instance. */
 typedef bool (s_check_fn) (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
@@ -93,7 +84,7 @@ typedef bool (s_check_fn) (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
 /* Compiles keyword `value` of schema object `schema` into kw. Returns 1
    to keep it, 0 when it checks nothing (e.g. uniqueItems: false), -1 on
    an error already reported to the compile context. */
-typedef int (s_compile_fn) (s_cc_t *cc, const json_t *schema,
+typedef int (s_compile_fn) (ab_cc_t *cc, const json_t *schema,
                             const json_t *value, s_kw_t *kw);
 
 /* One entry of the keyword table. */
@@ -102,16 +93,8 @@ typedef struct {
     unsigned dialects;     /* D_2020 | D_7: where it is a keyword */
     unsigned types;        /* instance types it applies to; 0 = all */
     s_compile_fn *compile; /* parses its arguments */
+    unsigned vocabulary;   /* V_*: the vocabulary defining it */
 } s_keyword_t;
-
-/* A name with a subschema: properties, dependentSchemas, $dynamicAnchor,
-   and draft-07 dependencies (names or node). */
-typedef struct {
-    const char *key;    /* borrowed from the schema document */
-    ab_schema_t *node;  /* subschema, or NULL for a names entry */
-    const char **names; /* dependentRequired names (owned array) */
-    size_t count;       /* entries in names */
-} s_entry_t;
 
 /* A compiled patternProperties entry. */
 typedef struct {
@@ -121,23 +104,30 @@ typedef struct {
 } s_pattern_t;
 
 /* One compiled keyword. */
-struct s_kw {
+struct _ab_kw_t {
     s_check_fn *check;      /* evaluates it */
     const s_keyword_t *def; /* table entry: name, types */
     const json_t *value;    /* the keyword's value (borrowed) */
     union {
-        unsigned mask;        /* type; tensor dtypes */
-        double number;        /* numeric bounds, multipleOf */
-        size_t count;         /* length, item and property counts */
-        pcre2_code *re;       /* pattern (owned) */
-        ab_format_fn *format; /* format checker */
-        ab_schema_t *node;    /* not, propertyNames, unevaluated*, $ref */
+        unsigned mask; /* type; tensor dtypes */
+        double number; /* numeric bounds, multipleOf */
+        size_t bound;  /* maximum...exclusiveMinimum: s_bounds index */
+        struct {
+            size_t count; /* the limit */
+            bool upper;   /* max* (else min*) */
+        } limit;          /* length, item and property counts */
+        pcre2_code *re;   /* pattern (owned) */
+        struct {
+            ab_format_fn *fn; /* format checker */
+            bool assert;      /* an assertion, not an annotation */
+        } format;
+        ab_schema_t *node; /* not, propertyNames, unevaluated*, $ref */
         struct {
             ab_schema_t **nodes; /* owned array */
             size_t count;        /* entries */
         } list;                  /* allOf, anyOf, oneOf, prefixItems */
         struct {
-            s_entry_t *entries;    /* owned array, sorted by key */
+            ab_entry_t *entries;   /* owned; additionalProperties: sorted */
             size_t count;          /* entries */
             s_pattern_t *patterns; /* additionalProperties' siblings */
             size_t pattern_count;  /* entries in patterns */
@@ -177,70 +167,6 @@ struct s_kw {
     } u;
 };
 
-/* A schema resource: a document root or a subschema with `$id`. */
-typedef struct {
-    char *uri;             /* absolute base URI, without fragment */
-    const json_t *root;    /* the resource's schema object */
-    s_dialect_t dialect;   /* from `$schema`, else inherited */
-    const char *file;      /* the document's file, for messages */
-    s_entry_t *dynamic;    /* $dynamicAnchor name -> node (owned array) */
-    size_t dynamic_count;  /* entries in dynamic */
-    bool anchors_compiled; /* dynamic[].node filled */
-} s_resource_t;
-
-/* A compiled schema node (one schema object, or a boolean schema). */
-struct _ab_schema_t {
-    const ab_registry_t *registry; /* options (errors, formats) */
-    const json_t *json;            /* the schema object (borrowed) */
-    const s_resource_t *resource;  /* where its base URI comes from */
-    s_kw_t *keywords;              /* checks, in evaluation order */
-    size_t keyword_count;          /* entries in keywords */
-    int boolean;                   /* 1/0 for true/false, -1 object */
-    bool needs_eval;               /* has unevaluated*: tracks annotations */
-};
-
-/* An absolute URI that names a schema: a resource or an anchor. */
-typedef struct {
-    const json_t *json;     /* the schema object it names */
-    s_resource_t *resource; /* the resource holding it */
-} s_target_t;
-
-/* One added document. */
-typedef struct {
-    json_t *root; /* the document (own reference) */
-    char *file;   /* file name for messages, or NULL */
-    char *type;   /* agentbus type, or NULL for bare schemas */
-    int version;  /* agentbus version, 0 for bare schemas */
-    char *uri;    /* the URI it was added under */
-} s_doc_t;
-
-/* A `$ref` URL prefix served from a folder. */
-typedef struct {
-    char *prefix; /* "http://localhost:1234/" */
-    char *dir;    /* folder holding the files */
-} s_remote_t;
-
-/* A read-only lookup entry, sorted by uri (built by compile). */
-typedef struct {
-    char *uri;               /* absolute URI or agentbus:TYPE/VERSION */
-    const ab_schema_t *node; /* its compiled schema */
-} s_public_t;
-
-struct _ab_registry_t {
-    ab_registry_options_t options; /* max_errors already defaulted */
-    zhashx_t *targets;             /* absolute URI -> s_target_t (owned) */
-    zhashx_t *locations;           /* schema object address -> s_resource_t */
-    zhashx_t *nodes;               /* schema object address -> ab_schema_t */
-    zlistx_t *resources;           /* every s_resource_t (owner) */
-    zlistx_t *docs;                /* every s_doc_t (owner), in order added */
-    zlistx_t *remotes;             /* s_remote_t (owner) */
-    ab_schema_t true_node;         /* the boolean schema true */
-    ab_schema_t false_node;        /* the boolean schema false */
-    s_public_t *index;             /* sorted, read by the lookups */
-    size_t index_count;            /* entries in index */
-    unsigned anonymous;            /* counter for URIs of bare documents */
-};
-
 /* A path segment: a property name or keyword, or an array index. */
 typedef struct {
     const char *key; /* NULL for an index */
@@ -261,9 +187,9 @@ struct s_eval {
 
 /* Everything one validation writes. */
 struct s_ctx {
-    json_t *errors;                /* collected errors, NULL if not wanted */
-    size_t max_errors;             /* bound on errors */
-    bool format_assert;            /* formats are assertions */
+    json_t *errors;    /* collected errors, NULL if not wanted */
+    size_t max_errors; /* bound on errors */
+
     int quiet;                     /* >0 inside anyOf/oneOf/not/if branches */
     bool limit;                    /* depth bound hit: stop everything */
     bool oom;                      /* out of memory: stop everything */
@@ -273,18 +199,7 @@ struct s_ctx {
     size_t ilen, slen, nscope;     /* used entries of the three stacks */
     s_seg_t ipath[S_MAX_SEGMENTS]; /* instance path */
     s_seg_t spath[S_MAX_SEGMENTS]; /* schema path */
-    const s_resource_t *scope[S_MAX_DEPTH + 1]; /* dynamic scope */
-};
-
-/* The compile context. */
-struct s_cc {
-    ab_registry_t *registry; /* being compiled */
-    ab_diag_t *diag;         /* where problems go */
-    s_resource_t *resource;  /* resource of the node being compiled */
-    int depth;               /* nesting of subschemas */
-    int errors;              /* problems reported */
-    size_t path_length;      /* used bytes of path */
-    char path[1024];         /* JSON Pointer of the keyword, for messages */
+    const ab_resource_t *scope[S_MAX_DEPTH + 1]; /* dynamic scope */
 };
 
 /*  -------------------------------------------------------------------------
@@ -520,14 +435,18 @@ static void s_error (s_ctx_t *ctx, const char *format, ...)
 static void
 s_error (s_ctx_t *ctx, const char *format, ...)
 {
-    char message[512];
+    char text[512], message[1024];
     va_list args;
     va_start (args, format);
-    vsnprintf (message, sizeof message, format, args);
+    vsnprintf (text, sizeof text, format, args);
     va_end (args);
     char *path = s_pointer (ctx->ipath, ctx->ilen);
     char *schema_path = s_pointer (ctx->spath, ctx->slen);
     json_t *error = NULL;
+    /* the message names where, so it reads alone: "/a/0: 7 is ..." */
+    if (path)
+        snprintf (message, sizeof message, "%s%s%s", path, *path ? ": " : "",
+                  text);
     if (path && schema_path)
         error = json_pack ("{s:s, s:s, s:s, s:s}", "path", path, "keyword",
                            ctx->keyword ? ctx->keyword : "schema",
@@ -783,7 +702,7 @@ static bool
 s_check_bound (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                s_eval_t *eval)
 {
-    size_t b = kw->u.count;
+    size_t b = kw->u.bound;
     int c = s_compare (inst, kw->value);
     if (c != s_bounds[b].fails && c != s_bounds[b].fails_too)
         return true;
@@ -828,8 +747,8 @@ s_check_count (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                s_eval_t *eval)
 {
     size_t size = s_size_of (inst);
-    bool is_max = kw->def->name[1] == 'a';
-    if (is_max ? size <= kw->u.count : size >= kw->u.count)
+    bool is_max = kw->u.limit.upper;
+    if (is_max ? size <= kw->u.limit.count : size >= kw->u.limit.count)
         return true;
     if (s_reporting (ctx)) {
         const char *what = json_is_string (inst)  ? "string of"
@@ -840,7 +759,7 @@ s_check_count (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                                                   : "properties";
         s_error (ctx, "%s %zu %s has %s than the %s %zu", what, size, unit,
                  is_max ? "more" : "fewer", is_max ? "maximum" : "minimum",
-                 kw->u.count);
+                 kw->u.limit.count);
     }
     return false;
 }
@@ -877,8 +796,7 @@ static bool
 s_check_format (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                 s_eval_t *eval)
 {
-    if (!ctx->format_assert ||
-        kw->u.format (json_string_value (inst), json_string_length (inst)))
+    if (kw->u.format.fn (json_string_value (inst), json_string_length (inst)))
         return true;
     if (s_reporting (ctx)) {
         char value[S_RENDER_MAX + 8];
@@ -922,7 +840,7 @@ s_check_required (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
 }
 
 static bool
-s_dependent_names (s_ctx_t *ctx, const s_entry_t *entry, const json_t *inst)
+s_dependent_names (s_ctx_t *ctx, const ab_entry_t *entry, const json_t *inst)
 {
     bool ok = true;
     for (size_t i = 0; i < entry->count; i++) {
@@ -944,7 +862,7 @@ s_check_dependent (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
 {
     bool ok = true;
     for (size_t i = 0; i < kw->u.map.count; i++) {
-        const s_entry_t *entry = &kw->u.map.entries[i];
+        const ab_entry_t *entry = &kw->u.map.entries[i];
         if (!json_object_get (inst, entry->key))
             continue;
         bool passed = entry->node ? s_eval_here (ctx, entry->node, inst, eval,
@@ -965,13 +883,13 @@ s_check_dependent (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
 static int
 s_entry_compare (const void *a, const void *b)
 {
-    return strcmp (((const s_entry_t *)a)->key, ((const s_entry_t *)b)->key);
+    return strcmp (((const ab_entry_t *)a)->key, ((const ab_entry_t *)b)->key);
 }
 
-static const s_entry_t *
-s_entry_find (const s_entry_t *entries, size_t count, const char *key)
+static const ab_entry_t *
+s_entry_find (const ab_entry_t *entries, size_t count, const char *key)
 {
-    s_entry_t probe = {.key = key};
+    ab_entry_t probe = {.key = key};
     return bsearch (&probe, entries, count, sizeof *entries, s_entry_compare);
 }
 
@@ -981,7 +899,7 @@ s_check_properties (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
 {
     bool ok = true;
     for (size_t i = 0; i < kw->u.map.count; i++) {
-        const s_entry_t *entry = &kw->u.map.entries[i];
+        const ab_entry_t *entry = &kw->u.map.entries[i];
         const json_t *child = json_object_get (inst, entry->key);
         if (!child)
             continue;
@@ -1238,6 +1156,58 @@ s_count_branches (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
     return passed;
 }
 
+/* How far a failed branch is from matching: its errors, where a wrong
+   type of the value itself counts as far (that branch is about another
+   kind of value altogether). */
+static size_t
+s_distance (const json_t *errors, const char *path)
+{
+    size_t distance = 0, index;
+    json_t *error;
+    json_array_foreach (errors, index, error)
+    {
+        const char *keyword =
+            json_string_value (json_object_get (error, "keyword"));
+        const char *at = json_string_value (json_object_get (error, "path"));
+        bool wrong_type =
+            strcmp (keyword, "type") == 0 && path && strcmp (at, path) == 0;
+        distance += wrong_type ? 100 : 1;
+    }
+    return distance;
+}
+
+/* After an anyOf/oneOf error: the errors of the closest branch, so the
+   reader sees what was nearly right. Runs only when errors are being
+   reported. */
+static void
+s_report_closest (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst)
+{
+    json_t *errors = ctx->errors, *best = NULL;
+    char *path = s_pointer (ctx->ipath, ctx->ilen);
+    size_t best_distance = SIZE_MAX;
+    for (size_t i = 0; i < kw->u.list.count && !ctx->oom; i++) {
+        json_t *trial = json_array ();
+        if (!trial)
+            break;
+        ctx->errors = trial;
+        s_eval_here (ctx, kw->u.list.nodes[i], inst, NULL, NULL, true, i);
+        size_t distance = s_distance (trial, path);
+        if (distance < best_distance) {
+            json_decref (best);
+            best = trial;
+            best_distance = distance;
+        } else
+            json_decref (trial);
+    }
+    ctx->errors = errors;
+    free (path);
+    for (size_t i = 0; i < json_array_size (best) &&
+                       json_array_size (errors) < ctx->max_errors;
+         i++)
+        json_array_append (errors, json_array_get (best, i));
+    json_decref (best);
+}
+
 static bool
 s_check_any_of (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
                 s_eval_t *eval)
@@ -1250,6 +1220,7 @@ s_check_any_of (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
         s_render (inst, value, sizeof value);
         s_error (ctx, "%s does not match any of the %zu schemas in anyOf",
                  value, kw->u.list.count);
+        s_report_closest (ctx, kw, inst);
     }
     return false;
 }
@@ -1270,10 +1241,11 @@ s_check_one_of (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
     if (s_reporting (ctx)) {
         char value[S_RENDER_MAX + 8];
         s_render (inst, value, sizeof value);
-        if (passed == 0)
+        if (passed == 0) {
             s_error (ctx, "%s does not match any of the %zu schemas in oneOf",
                      value, kw->u.list.count);
-        else
+            s_report_closest (ctx, kw, inst);
+        } else
             s_error (ctx,
                      "%s matches schemas %zu and %zu of oneOf, but must "
                      "match exactly one",
@@ -1335,8 +1307,8 @@ s_check_dynamic_ref (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
 {
     const ab_schema_t *target = kw->u.ref.target;
     for (size_t i = 0; kw->u.ref.anchor && i < ctx->nscope; i++) {
-        const s_resource_t *res = ctx->scope[i];
-        const s_entry_t *found = NULL;
+        const ab_resource_t *res = ctx->scope[i];
+        const ab_entry_t *found = NULL;
         for (size_t k = 0; k < res->dynamic_count && !found; k++)
             if (strcmp (res->dynamic[k].key, kw->u.ref.anchor) == 0)
                 found = &res->dynamic[k];
@@ -1399,21 +1371,22 @@ s_check_tensor (s_ctx_t *ctx, const s_kw_t *kw, const json_t *inst,
 /*  -------------------------------------------------------------------------
     Compiling keywords */
 
-static void s_cc_error (s_cc_t *cc, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_cc_error (s_cc_t *cc, const char *format, ...)
+void
+ab_cc_error (ab_cc_t *cc, const char *format, ...)
 {
     char message[512];
     va_list args;
     va_start (args, format);
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
-    const char *file = cc->resource && cc->resource->file
-                           ? cc->resource->file
-                           : (cc->resource ? cc->resource->uri : NULL);
-    ab_diag_add (cc->diag, file, 0, 0, "%s: %s",
+    const ab_resource_t *res = cc->resource;
+    const char *file = res && res->file ? res->file : (res ? res->uri : NULL);
+    ab_pos_t pos = {0, 0};
+    if (res && res->yaml && cc->at_object)
+        pos = cc->at_key
+                  ? ab_yaml_value_pos (res->yaml, cc->at_object, cc->at_key)
+                  : ab_yaml_node_pos (res->yaml, cc->at_object);
+    ab_diag_add (cc->diag, file, pos.line, pos.column, "%s: %s",
                  cc->path_length ? cc->path : "/", message);
     cc->errors++;
 }
@@ -1422,7 +1395,7 @@ s_cc_error (s_cc_t *cc, const char *format, ...)
    restore. A path too long for the buffer is cut, which only shortens
    messages. */
 static size_t
-s_cc_push (s_cc_t *cc, const char *key, size_t index)
+s_cc_push (ab_cc_t *cc, const char *key, size_t index)
 {
     size_t saved = cc->path_length;
     size_t room = sizeof cc->path - cc->path_length;
@@ -1442,23 +1415,18 @@ s_cc_push (s_cc_t *cc, const char *key, size_t index)
 }
 
 static void
-s_cc_pop (s_cc_t *cc, size_t saved)
+s_cc_pop (ab_cc_t *cc, size_t saved)
 {
     cc->path_length = saved;
     cc->path[saved] = '\0';
 }
 
-static ab_schema_t *s_compile (s_cc_t *cc, const json_t *json,
-                               s_resource_t *fallback);
-static ab_schema_t *s_resolve_ref (s_cc_t *cc, const char *ref,
-                                   const char **anchor_p);
-
 /* Compiles a subschema found under key (or index, key NULL). */
 static ab_schema_t *
-s_sub (s_cc_t *cc, const json_t *json, const char *key, size_t index)
+s_sub (ab_cc_t *cc, const json_t *json, const char *key, size_t index)
 {
     size_t saved = s_cc_push (cc, key, index);
-    ab_schema_t *node = s_compile (cc, json, cc->resource);
+    ab_schema_t *node = ab_schema_compile (cc, json, cc->resource);
     s_cc_pop (cc, saved);
     return node;
 }
@@ -1475,7 +1443,7 @@ s_count_value (const json_t *value, size_t *count_p)
 }
 
 static int
-s_compile_type (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_type (ab_cc_t *cc, const json_t *schema, const json_t *value,
                 s_kw_t *kw)
 {
     kw->check = s_check_type;
@@ -1491,7 +1459,7 @@ s_compile_type (s_cc_t *cc, const json_t *schema, const json_t *value,
         if (t == sizeof s_types / sizeof s_types[0]) {
             char text[S_RENDER_MAX + 8];
             s_render (name, text, sizeof text);
-            s_cc_error (cc, "unknown type name %s", text);
+            ab_cc_error (cc, "unknown type name %s", text);
             return -1;
         }
         kw->u.mask |= s_types[t].bit;
@@ -1503,11 +1471,11 @@ s_compile_type (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_enum (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_enum (ab_cc_t *cc, const json_t *schema, const json_t *value,
                 s_kw_t *kw)
 {
     if (!json_is_array (value)) {
-        s_cc_error (cc, "enum must be an array");
+        ab_cc_error (cc, "enum must be an array");
         return -1;
     }
     kw->check = s_check_enum;
@@ -1515,7 +1483,7 @@ s_compile_enum (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_const (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_const (ab_cc_t *cc, const json_t *schema, const json_t *value,
                  s_kw_t *kw)
 {
     kw->check = s_check_const;
@@ -1523,25 +1491,25 @@ s_compile_const (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_bound (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_bound (ab_cc_t *cc, const json_t *schema, const json_t *value,
                  s_kw_t *kw)
 {
     if (!json_is_number (value)) {
-        s_cc_error (cc, "%s must be a number", kw->def->name);
+        ab_cc_error (cc, "%s must be a number", kw->def->name);
         return -1;
     }
     kw->check = s_check_bound;
-    while (strcmp (s_bounds[kw->u.count].keyword, kw->def->name) != 0)
-        kw->u.count++;
+    while (strcmp (s_bounds[kw->u.bound].keyword, kw->def->name) != 0)
+        kw->u.bound++;
     return 1;
 }
 
 static int
-s_compile_multiple_of (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_multiple_of (ab_cc_t *cc, const json_t *schema, const json_t *value,
                        s_kw_t *kw)
 {
     if (!json_is_number (value) || json_number_value (value) <= 0) {
-        s_cc_error (cc, "multipleOf must be a number greater than 0");
+        ab_cc_error (cc, "multipleOf must be a number greater than 0");
         return -1;
     }
     kw->check = s_check_multiple_of;
@@ -1549,35 +1517,36 @@ s_compile_multiple_of (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_count (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_count (ab_cc_t *cc, const json_t *schema, const json_t *value,
                  s_kw_t *kw)
 {
-    if (!s_count_value (value, &kw->u.count)) {
-        s_cc_error (cc, "%s must be a non-negative integer", kw->def->name);
+    if (!s_count_value (value, &kw->u.limit.count)) {
+        ab_cc_error (cc, "%s must be a non-negative integer", kw->def->name);
         return -1;
     }
+    kw->u.limit.upper = strncmp (kw->def->name, "max", 3) == 0;
     kw->check = s_check_count;
     return 1;
 }
 
 static pcre2_code *
-s_cc_regex (s_cc_t *cc, const json_t *value)
+s_cc_regex (ab_cc_t *cc, const json_t *value)
 {
     char error[200];
     if (!json_is_string (value)) {
-        s_cc_error (cc, "a pattern must be a string");
+        ab_cc_error (cc, "a pattern must be a string");
         return NULL;
     }
     pcre2_code *re =
         ab_regex_compile (json_string_value (value), error, sizeof error);
     if (!re)
-        s_cc_error (cc, "bad regular expression \"%s\": %s",
-                    json_string_value (value), error);
+        ab_cc_error (cc, "bad regular expression \"%s\": %s",
+                     json_string_value (value), error);
     return re;
 }
 
 static int
-s_compile_pattern (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_pattern (ab_cc_t *cc, const json_t *schema, const json_t *value,
                    s_kw_t *kw)
 {
     kw->check = s_check_pattern;
@@ -1586,24 +1555,26 @@ s_compile_pattern (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_format (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_format (ab_cc_t *cc, const json_t *schema, const json_t *value,
                   s_kw_t *kw)
 {
     if (!json_is_string (value)) {
-        s_cc_error (cc, "format must be a string");
+        ab_cc_error (cc, "format must be a string");
         return -1;
     }
     kw->check = s_check_format;
-    kw->u.format = ab_format_lookup (json_string_value (value));
-    return kw->u.format ? 1 : 0;
+    kw->u.format.fn = ab_format_lookup (json_string_value (value));
+    kw->u.format.assert =
+        cc->registry->options.format_assert || cc->resource->format_assert;
+    return kw->u.format.fn && kw->u.format.assert ? 1 : 0;
 }
 
 static int
-s_compile_unique (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_unique (ab_cc_t *cc, const json_t *schema, const json_t *value,
                   s_kw_t *kw)
 {
     if (!json_is_boolean (value)) {
-        s_cc_error (cc, "uniqueItems must be a boolean");
+        ab_cc_error (cc, "uniqueItems must be a boolean");
         return -1;
     }
     kw->check = s_check_unique;
@@ -1611,20 +1582,20 @@ s_compile_unique (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_required (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_required (ab_cc_t *cc, const json_t *schema, const json_t *value,
                     s_kw_t *kw)
 {
     size_t n = json_array_size (value);
     kw->check = s_check_required;
     kw->u.required.names = calloc (n ? n : 1, sizeof (char *));
     if (!json_is_array (value) || !kw->u.required.names) {
-        s_cc_error (cc, "required must be an array of strings");
+        ab_cc_error (cc, "required must be an array of strings");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         const char *name = json_string_value (json_array_get (value, i));
         if (!name) {
-            s_cc_error (cc, "required must be an array of strings");
+            ab_cc_error (cc, "required must be an array of strings");
             return -1;
         }
         kw->u.required.names[kw->u.required.count++] = name;
@@ -1634,12 +1605,12 @@ s_compile_required (s_cc_t *cc, const json_t *schema, const json_t *value,
 
 /* A list of subschemas: allOf, anyOf, oneOf, prefixItems, draft-07 items. */
 static int
-s_compile_list (s_cc_t *cc, const json_t *value, s_kw_t *kw, bool may_be_empty)
+s_compile_list (ab_cc_t *cc, const json_t *value, s_kw_t *kw, bool may_be_empty)
 {
     size_t n = json_array_size (value);
     if (!json_is_array (value) || (n == 0 && !may_be_empty)) {
-        s_cc_error (cc, "%s must be a non-empty array of schemas",
-                    kw->def->name);
+        ab_cc_error (cc, "%s must be a non-empty array of schemas",
+                     kw->def->name);
         return -1;
     }
     kw->u.list.nodes = calloc (n ? n : 1, sizeof (ab_schema_t *));
@@ -1655,7 +1626,7 @@ s_compile_list (s_cc_t *cc, const json_t *value, s_kw_t *kw, bool may_be_empty)
 }
 
 static int
-s_compile_all_of (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_all_of (ab_cc_t *cc, const json_t *schema, const json_t *value,
                   s_kw_t *kw)
 {
     kw->check = s_check_all_of;
@@ -1663,7 +1634,7 @@ s_compile_all_of (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_any_of (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_any_of (ab_cc_t *cc, const json_t *schema, const json_t *value,
                   s_kw_t *kw)
 {
     kw->check = s_check_any_of;
@@ -1671,7 +1642,7 @@ s_compile_any_of (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_one_of (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_one_of (ab_cc_t *cc, const json_t *schema, const json_t *value,
                   s_kw_t *kw)
 {
     kw->check = s_check_one_of;
@@ -1679,7 +1650,7 @@ s_compile_one_of (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_prefix_items (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_prefix_items (ab_cc_t *cc, const json_t *schema, const json_t *value,
                         s_kw_t *kw)
 {
     kw->check = s_check_prefix_items;
@@ -1688,14 +1659,14 @@ s_compile_prefix_items (s_cc_t *cc, const json_t *schema, const json_t *value,
 
 /* One subschema: not, propertyNames, unevaluated*. */
 static int
-s_compile_node (s_cc_t *cc, const json_t *value, s_kw_t *kw)
+s_compile_node (ab_cc_t *cc, const json_t *value, s_kw_t *kw)
 {
-    kw->u.node = s_compile (cc, value, cc->resource);
+    kw->u.node = ab_schema_compile (cc, value, cc->resource);
     return kw->u.node ? 1 : -1;
 }
 
 static int
-s_compile_not (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_not (ab_cc_t *cc, const json_t *schema, const json_t *value,
                s_kw_t *kw)
 {
     kw->check = s_check_not;
@@ -1703,26 +1674,27 @@ s_compile_not (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_property_names (s_cc_t *cc, const json_t *schema, const json_t *value,
-                          s_kw_t *kw)
+s_compile_property_names (ab_cc_t *cc, const json_t *schema,
+                          const json_t *value, s_kw_t *kw)
 {
     kw->check = s_check_property_names;
     return s_compile_node (cc, value, kw);
 }
 
 static int
-s_compile_unevaluated (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_unevaluated (ab_cc_t *cc, const json_t *schema, const json_t *value,
                        s_kw_t *kw)
 {
-    kw->check = kw->def->name[11] == 'I' ? s_check_unevaluated_items
-                                         : s_check_unevaluated_properties;
+    kw->check = strcmp (kw->def->name, "unevaluatedItems") == 0
+                    ? s_check_unevaluated_items
+                    : s_check_unevaluated_properties;
     return s_compile_node (cc, value, kw);
 }
 
 /* items: 2020-12 a schema after prefixItems; draft-07 a schema or a list
    (then it works as prefixItems does). */
 static int
-s_compile_items (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_items (ab_cc_t *cc, const json_t *schema, const json_t *value,
                  s_kw_t *kw)
 {
     if (json_is_array (value) && cc->resource->dialect == D_7) {
@@ -1734,12 +1706,12 @@ s_compile_items (s_cc_t *cc, const json_t *schema, const json_t *value,
         json_array_size (json_object_get (schema, "prefixItems"));
     if (cc->resource->dialect == D_7)
         kw->u.items.from = 0;
-    kw->u.items.node = s_compile (cc, value, cc->resource);
+    kw->u.items.node = ab_schema_compile (cc, value, cc->resource);
     return kw->u.items.node ? 1 : -1;
 }
 
 static int
-s_compile_additional_items (s_cc_t *cc, const json_t *schema,
+s_compile_additional_items (ab_cc_t *cc, const json_t *schema,
                             const json_t *value, s_kw_t *kw)
 {
     const json_t *items = json_object_get (schema, "items");
@@ -1747,12 +1719,12 @@ s_compile_additional_items (s_cc_t *cc, const json_t *schema,
         return 0;
     kw->check = s_check_items;
     kw->u.items.from = json_array_size (items);
-    kw->u.items.node = s_compile (cc, value, cc->resource);
+    kw->u.items.node = ab_schema_compile (cc, value, cc->resource);
     return kw->u.items.node ? 1 : -1;
 }
 
 static int
-s_compile_contains (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_contains (ab_cc_t *cc, const json_t *schema, const json_t *value,
                     s_kw_t *kw)
 {
     kw->check = s_check_contains;
@@ -1763,18 +1735,18 @@ s_compile_contains (s_cc_t *cc, const json_t *schema, const json_t *value,
         const json_t *max = json_object_get (schema, "maxContains");
         if ((min && !s_count_value (min, &kw->u.contains.min)) ||
             (max && !s_count_value (max, &kw->u.contains.max))) {
-            s_cc_error (cc, "minContains/maxContains must be non-negative "
-                            "integers");
+            ab_cc_error (cc, "minContains/maxContains must be non-negative "
+                             "integers");
             return -1;
         }
     }
-    kw->u.contains.node = s_compile (cc, value, cc->resource);
+    kw->u.contains.node = ab_schema_compile (cc, value, cc->resource);
     return kw->u.contains.node ? 1 : -1;
 }
 
 /* Fills one entry's names from an array of strings. */
 static int
-s_compile_names (s_cc_t *cc, const json_t *value, s_entry_t *entry)
+s_compile_names (ab_cc_t *cc, const json_t *value, ab_entry_t *entry)
 {
     size_t n = json_array_size (value);
     entry->names = calloc (n ? n : 1, sizeof (char *));
@@ -1783,8 +1755,8 @@ s_compile_names (s_cc_t *cc, const json_t *value, s_entry_t *entry)
     for (size_t i = 0; i < n; i++) {
         const char *name = json_string_value (json_array_get (value, i));
         if (!name) {
-            s_cc_error (cc, "dependencies of \"%s\" must be strings",
-                        entry->key);
+            ab_cc_error (cc, "dependencies of \"%s\" must be strings",
+                         entry->key);
             return -1;
         }
         entry->names[entry->count++] = name;
@@ -1794,41 +1766,39 @@ s_compile_names (s_cc_t *cc, const json_t *value, s_entry_t *entry)
 
 /* An object of subschemas or name lists: properties, dependentSchemas,
    dependentRequired, dependencies. `want` is 's' for schemas, 'n' for
-   name lists, 'e' for either. Entries are sorted for bsearch. */
+   name lists, 'e' for either. Entries keep the schema's order, so errors do. */
 static int
-s_compile_map (s_cc_t *cc, const json_t *value, s_kw_t *kw, char want)
+s_compile_map (ab_cc_t *cc, const json_t *value, s_kw_t *kw, char want)
 {
     if (!json_is_object (value)) {
-        s_cc_error (cc, "%s must be an object", kw->def->name);
+        ab_cc_error (cc, "%s must be an object", kw->def->name);
         return -1;
     }
     size_t n = json_object_size (value);
-    kw->u.map.entries = calloc (n ? n : 1, sizeof (s_entry_t));
+    kw->u.map.entries = calloc (n ? n : 1, sizeof (ab_entry_t));
     if (!kw->u.map.entries)
         return -1;
     const char *key;
     json_t *item;
     json_object_foreach ((json_t *)value, key, item)
     {
-        s_entry_t *entry = &kw->u.map.entries[kw->u.map.count++];
+        ab_entry_t *entry = &kw->u.map.entries[kw->u.map.count++];
         entry->key = key;
         bool names = json_is_array (item) && want != 's';
         if (!names && want == 'n') {
-            s_cc_error (cc, "%s of \"%s\" must be an array of strings",
-                        kw->def->name, key);
+            ab_cc_error (cc, "%s of \"%s\" must be an array of strings",
+                         kw->def->name, key);
             return -1;
         }
         if (names ? s_compile_names (cc, item, entry) != 0
                   : !(entry->node = s_sub (cc, item, key, 0)))
             return -1;
     }
-    qsort (kw->u.map.entries, kw->u.map.count, sizeof (s_entry_t),
-           s_entry_compare);
     return n ? 1 : 0;
 }
 
 static int
-s_compile_properties (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_properties (ab_cc_t *cc, const json_t *schema, const json_t *value,
                       s_kw_t *kw)
 {
     kw->check = s_check_properties;
@@ -1836,7 +1806,7 @@ s_compile_properties (s_cc_t *cc, const json_t *schema, const json_t *value,
 }
 
 static int
-s_compile_dependent_schemas (s_cc_t *cc, const json_t *schema,
+s_compile_dependent_schemas (ab_cc_t *cc, const json_t *schema,
                              const json_t *value, s_kw_t *kw)
 {
     kw->check = s_check_dependent;
@@ -1844,7 +1814,7 @@ s_compile_dependent_schemas (s_cc_t *cc, const json_t *schema,
 }
 
 static int
-s_compile_dependent_required (s_cc_t *cc, const json_t *schema,
+s_compile_dependent_required (ab_cc_t *cc, const json_t *schema,
                               const json_t *value, s_kw_t *kw)
 {
     kw->check = s_check_dependent;
@@ -1852,7 +1822,7 @@ s_compile_dependent_required (s_cc_t *cc, const json_t *schema,
 }
 
 static int
-s_compile_dependencies (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_dependencies (ab_cc_t *cc, const json_t *schema, const json_t *value,
                         s_kw_t *kw)
 {
     kw->check = s_check_dependent;
@@ -1862,11 +1832,11 @@ s_compile_dependencies (s_cc_t *cc, const json_t *schema, const json_t *value,
 /* patternProperties, or the patterns additionalProperties must skip
    (compiled again there, so each keyword owns what it frees). */
 static int
-s_compile_patterns (s_cc_t *cc, const json_t *value, s_pattern_t **patterns_p,
+s_compile_patterns (ab_cc_t *cc, const json_t *value, s_pattern_t **patterns_p,
                     size_t *count_p, bool with_nodes)
 {
     if (!json_is_object (value)) {
-        s_cc_error (cc, "patternProperties must be an object");
+        ab_cc_error (cc, "patternProperties must be an object");
         return -1;
     }
     size_t n = json_object_size (value);
@@ -1893,7 +1863,7 @@ s_compile_patterns (s_cc_t *cc, const json_t *value, s_pattern_t **patterns_p,
 }
 
 static int
-s_compile_pattern_properties (s_cc_t *cc, const json_t *schema,
+s_compile_pattern_properties (ab_cc_t *cc, const json_t *schema,
                               const json_t *value, s_kw_t *kw)
 {
     kw->check = s_check_pattern_properties;
@@ -1902,14 +1872,14 @@ s_compile_pattern_properties (s_cc_t *cc, const json_t *schema,
 }
 
 static int
-s_compile_additional_properties (s_cc_t *cc, const json_t *schema,
+s_compile_additional_properties (ab_cc_t *cc, const json_t *schema,
                                  const json_t *value, s_kw_t *kw)
 {
     kw->check = s_check_additional_properties;
     const json_t *properties = json_object_get (schema, "properties");
     const json_t *patterns = json_object_get (schema, "patternProperties");
     size_t n = json_object_size (properties);
-    kw->u.map.entries = calloc (n ? n : 1, sizeof (s_entry_t));
+    kw->u.map.entries = calloc (n ? n : 1, sizeof (ab_entry_t));
     if (!kw->u.map.entries)
         return -1;
     const char *key;
@@ -1917,7 +1887,7 @@ s_compile_additional_properties (s_cc_t *cc, const json_t *schema,
     json_object_foreach ((json_t *)properties, key, item)
         kw->u.map.entries[kw->u.map.count++]
             .key = key;
-    qsort (kw->u.map.entries, kw->u.map.count, sizeof (s_entry_t),
+    qsort (kw->u.map.entries, kw->u.map.count, sizeof (ab_entry_t),
            s_entry_compare);
     if (patterns && json_is_object (patterns)) {
         /* a bad pattern is reported once, by patternProperties */
@@ -1931,18 +1901,19 @@ s_compile_additional_properties (s_cc_t *cc, const json_t *schema,
             return -1;
         cc->errors = errors;
     }
-    kw->u.map.node = s_compile (cc, value, cc->resource);
+    kw->u.map.node = ab_schema_compile (cc, value, cc->resource);
     return kw->u.map.node ? 1 : -1;
 }
 
 static int
-s_compile_if (s_cc_t *cc, const json_t *schema, const json_t *value, s_kw_t *kw)
+s_compile_if (ab_cc_t *cc, const json_t *schema, const json_t *value,
+              s_kw_t *kw)
 {
     const json_t *then = json_object_get (schema, "then");
     const json_t *otherwise = json_object_get (schema, "else");
     /* kept without then/else: unevaluated* sees the annotations of if */
     kw->check = s_check_if;
-    kw->u.cond.test = s_compile (cc, value, cc->resource);
+    kw->u.cond.test = ab_schema_compile (cc, value, cc->resource);
     /* then/else are siblings of `if`: drop "/if" from the path meanwhile */
     size_t saved = cc->path_length;
     bool trimmed = saved >= 3 && strcmp (cc->path + saved - 3, "/if") == 0;
@@ -1960,43 +1931,44 @@ s_compile_if (s_cc_t *cc, const json_t *schema, const json_t *value, s_kw_t *kw)
 }
 
 static int
-s_compile_ref (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_ref (ab_cc_t *cc, const json_t *schema, const json_t *value,
                s_kw_t *kw)
 {
     if (!json_is_string (value)) {
-        s_cc_error (cc, "%s must be a string", kw->def->name);
+        ab_cc_error (cc, "%s must be a string", kw->def->name);
         return -1;
     }
     kw->check = s_check_ref;
-    kw->u.ref.target = s_resolve_ref (cc, json_string_value (value), NULL);
+    kw->u.ref.target =
+        ab_registry_resolve (cc, json_string_value (value), NULL);
     return kw->u.ref.target ? 1 : -1;
 }
 
 static int
-s_compile_dynamic_ref (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_dynamic_ref (ab_cc_t *cc, const json_t *schema, const json_t *value,
                        s_kw_t *kw)
 {
     if (!json_is_string (value)) {
-        s_cc_error (cc, "$dynamicRef must be a string");
+        ab_cc_error (cc, "$dynamicRef must be a string");
         return -1;
     }
     kw->check = s_check_dynamic_ref;
     kw->u.ref.target =
-        s_resolve_ref (cc, json_string_value (value), &kw->u.ref.anchor);
+        ab_registry_resolve (cc, json_string_value (value), &kw->u.ref.anchor);
     return kw->u.ref.target ? 1 : -1;
 }
 
 /* tensor: {dtype: name or list of names, shape: list of int|null, or
    null}. */
 static int
-s_compile_tensor (s_cc_t *cc, const json_t *schema, const json_t *value,
+s_compile_tensor (ab_cc_t *cc, const json_t *schema, const json_t *value,
                   s_kw_t *kw)
 {
     const json_t *dtype = json_object_get (value, "dtype");
     const json_t *shape = json_object_get (value, "shape");
     kw->check = s_check_tensor;
     if (!json_is_object (value)) {
-        s_cc_error (cc, "tensor must be an object {dtype, shape}");
+        ab_cc_error (cc, "tensor must be an object {dtype, shape}");
         return -1;
     }
     size_t n = json_is_array (dtype) ? json_array_size (dtype) : 1;
@@ -2008,7 +1980,7 @@ s_compile_tensor (s_cc_t *cc, const json_t *schema, const json_t *value,
         if (type == AB_DTYPE_INVALID) {
             char text[S_RENDER_MAX + 8];
             s_render (name, text, sizeof text);
-            s_cc_error (cc, "tensor: unknown dtype %s", text);
+            ab_cc_error (cc, "tensor: unknown dtype %s", text);
             return -1;
         }
         kw->u.tensor.dtypes |= 1u << type;
@@ -2019,15 +1991,15 @@ s_compile_tensor (s_cc_t *cc, const json_t *schema, const json_t *value,
     size_t ndim = json_array_size (shape);
     kw->u.tensor.dims = calloc (ndim ? ndim : 1, sizeof (int64_t));
     if (!json_is_array (shape) || !kw->u.tensor.dims) {
-        s_cc_error (cc, "tensor: shape must be a list of integers or nulls");
+        ab_cc_error (cc, "tensor: shape must be a list of integers or nulls");
         return -1;
     }
     for (size_t i = 0; i < ndim; i++) {
         const json_t *dim = json_array_get (shape, i);
         if (!json_is_null (dim) &&
             !(json_is_integer (dim) && json_integer_value (dim) >= 0)) {
-            s_cc_error (cc, "tensor: shape must be a list of integers or "
-                            "nulls");
+            ab_cc_error (cc, "tensor: shape must be a list of integers or "
+                             "nulls");
             return -1;
         }
         kw->u.tensor.dims[i] =
@@ -2044,45 +2016,50 @@ s_compile_tensor (s_cc_t *cc, const json_t *schema, const json_t *value,
    assertions by type, applicators, and unevaluated* last because they
    read what everything before them evaluated. */
 static const s_keyword_t s_keywords[] = {
-    {"$ref", D_ALL, 0, s_compile_ref},
-    {"$dynamicRef", D_2020, 0, s_compile_dynamic_ref},
-    {"type", D_ALL, 0, s_compile_type},
-    {"enum", D_ALL, 0, s_compile_enum},
-    {"const", D_ALL, 0, s_compile_const},
-    {"multipleOf", D_ALL, T_NUM, s_compile_multiple_of},
-    {"maximum", D_ALL, T_NUM, s_compile_bound},
-    {"exclusiveMaximum", D_ALL, T_NUM, s_compile_bound},
-    {"minimum", D_ALL, T_NUM, s_compile_bound},
-    {"exclusiveMinimum", D_ALL, T_NUM, s_compile_bound},
-    {"maxLength", D_ALL, T_STRING, s_compile_count},
-    {"minLength", D_ALL, T_STRING, s_compile_count},
-    {"pattern", D_ALL, T_STRING, s_compile_pattern},
-    {"format", D_ALL, T_STRING, s_compile_format},
-    {"maxItems", D_ALL, T_ARRAY, s_compile_count},
-    {"minItems", D_ALL, T_ARRAY, s_compile_count},
-    {"uniqueItems", D_ALL, T_ARRAY, s_compile_unique},
-    {"prefixItems", D_2020, T_ARRAY, s_compile_prefix_items},
-    {"items", D_ALL, T_ARRAY, s_compile_items},
-    {"additionalItems", D_7, T_ARRAY, s_compile_additional_items},
-    {"contains", D_ALL, T_ARRAY, s_compile_contains},
-    {"maxProperties", D_ALL, T_OBJECT, s_compile_count},
-    {"minProperties", D_ALL, T_OBJECT, s_compile_count},
-    {"required", D_ALL, T_OBJECT, s_compile_required},
-    {"dependentRequired", D_2020, T_OBJECT, s_compile_dependent_required},
-    {"dependencies", D_7, T_OBJECT, s_compile_dependencies},
-    {"properties", D_ALL, T_OBJECT, s_compile_properties},
-    {"patternProperties", D_ALL, T_OBJECT, s_compile_pattern_properties},
-    {"additionalProperties", D_ALL, T_OBJECT, s_compile_additional_properties},
-    {"propertyNames", D_ALL, T_OBJECT, s_compile_property_names},
-    {"dependentSchemas", D_2020, T_OBJECT, s_compile_dependent_schemas},
-    {"allOf", D_ALL, 0, s_compile_all_of},
-    {"anyOf", D_ALL, 0, s_compile_any_of},
-    {"oneOf", D_ALL, 0, s_compile_one_of},
-    {"not", D_ALL, 0, s_compile_not},
-    {"if", D_ALL, 0, s_compile_if},
-    {"tensor", D_ALL, 0, s_compile_tensor},
-    {"unevaluatedItems", D_2020, T_ARRAY, s_compile_unevaluated},
-    {"unevaluatedProperties", D_2020, T_OBJECT, s_compile_unevaluated},
+    {"$ref", D_ALL, 0, s_compile_ref, V_CORE},
+    {"$dynamicRef", D_2020, 0, s_compile_dynamic_ref, V_CORE},
+    {"type", D_ALL, 0, s_compile_type, V_VALIDATION},
+    {"enum", D_ALL, 0, s_compile_enum, V_VALIDATION},
+    {"const", D_ALL, 0, s_compile_const, V_VALIDATION},
+    {"multipleOf", D_ALL, T_NUM, s_compile_multiple_of, V_VALIDATION},
+    {"maximum", D_ALL, T_NUM, s_compile_bound, V_VALIDATION},
+    {"exclusiveMaximum", D_ALL, T_NUM, s_compile_bound, V_VALIDATION},
+    {"minimum", D_ALL, T_NUM, s_compile_bound, V_VALIDATION},
+    {"exclusiveMinimum", D_ALL, T_NUM, s_compile_bound, V_VALIDATION},
+    {"maxLength", D_ALL, T_STRING, s_compile_count, V_VALIDATION},
+    {"minLength", D_ALL, T_STRING, s_compile_count, V_VALIDATION},
+    {"pattern", D_ALL, T_STRING, s_compile_pattern, V_VALIDATION},
+    {"format", D_ALL, T_STRING, s_compile_format, V_FORMAT},
+    {"maxItems", D_ALL, T_ARRAY, s_compile_count, V_VALIDATION},
+    {"minItems", D_ALL, T_ARRAY, s_compile_count, V_VALIDATION},
+    {"uniqueItems", D_ALL, T_ARRAY, s_compile_unique, V_VALIDATION},
+    {"prefixItems", D_2020, T_ARRAY, s_compile_prefix_items, V_APPLICATOR},
+    {"items", D_ALL, T_ARRAY, s_compile_items, V_APPLICATOR},
+    {"additionalItems", D_7, T_ARRAY, s_compile_additional_items, V_APPLICATOR},
+    {"contains", D_ALL, T_ARRAY, s_compile_contains, V_APPLICATOR},
+    {"maxProperties", D_ALL, T_OBJECT, s_compile_count, V_VALIDATION},
+    {"minProperties", D_ALL, T_OBJECT, s_compile_count, V_VALIDATION},
+    {"required", D_ALL, T_OBJECT, s_compile_required, V_VALIDATION},
+    {"dependentRequired", D_2020, T_OBJECT, s_compile_dependent_required,
+     V_VALIDATION},
+    {"dependencies", D_ALL, T_OBJECT, s_compile_dependencies, V_VALIDATION},
+    {"properties", D_ALL, T_OBJECT, s_compile_properties, V_APPLICATOR},
+    {"patternProperties", D_ALL, T_OBJECT, s_compile_pattern_properties,
+     V_APPLICATOR},
+    {"additionalProperties", D_ALL, T_OBJECT, s_compile_additional_properties,
+     V_APPLICATOR},
+    {"propertyNames", D_ALL, T_OBJECT, s_compile_property_names, V_APPLICATOR},
+    {"dependentSchemas", D_2020, T_OBJECT, s_compile_dependent_schemas,
+     V_APPLICATOR},
+    {"allOf", D_ALL, 0, s_compile_all_of, V_APPLICATOR},
+    {"anyOf", D_ALL, 0, s_compile_any_of, V_APPLICATOR},
+    {"oneOf", D_ALL, 0, s_compile_one_of, V_APPLICATOR},
+    {"not", D_ALL, 0, s_compile_not, V_APPLICATOR},
+    {"if", D_ALL, 0, s_compile_if, V_APPLICATOR},
+    {"tensor", D_ALL, 0, s_compile_tensor, V_AGENTBUS},
+    {"unevaluatedItems", D_2020, T_ARRAY, s_compile_unevaluated, V_UNEVALUATED},
+    {"unevaluatedProperties", D_2020, T_OBJECT, s_compile_unevaluated,
+     V_UNEVALUATED},
 };
 
 #define S_KEYWORD_COUNT (sizeof s_keywords / sizeof s_keywords[0])
@@ -2115,8 +2092,8 @@ s_kw_free (s_kw_t *kw)
         free (kw->u.tensor.dims);
 }
 
-static void
-s_node_destroy (void **item)
+void
+ab_schema_node_destroy (void **item)
 {
     ab_schema_t *node = *item;
     if (!node)
@@ -2131,27 +2108,32 @@ s_node_destroy (void **item)
 /* Compiles the keywords of a fresh node; draft-07 ignores everything
    beside a `$ref`. */
 static void
-s_compile_keywords (s_cc_t *cc, ab_schema_t *node)
+s_compile_keywords (ab_cc_t *cc, ab_schema_t *node)
 {
     const json_t *json = node->json;
-    s_dialect_t dialect = node->resource->dialect;
+    ab_dialect_t dialect = node->resource->dialect;
     bool ref_only = dialect == D_7 && json_object_get (json, "$ref");
     node->keywords = calloc (S_KEYWORD_COUNT, sizeof (s_kw_t));
     if (!node->keywords) {
-        s_cc_error (cc, "out of memory");
+        ab_cc_error (cc, "out of memory");
         return;
     }
     for (size_t i = 0; i < S_KEYWORD_COUNT; i++) {
         const s_keyword_t *def = &s_keywords[i];
         const json_t *value = json_object_get (json, def->name);
         if (!value || !(def->dialects & dialect) ||
+            !(def->vocabulary & node->resource->vocabularies) ||
             (ref_only && strcmp (def->name, "$ref") != 0))
             continue;
         s_kw_t *kw = &node->keywords[node->keyword_count];
         kw->def = def;
         kw->value = value;
         size_t saved = s_cc_push (cc, def->name, 0);
+        cc->at_object = json;
+        cc->at_key = def->name;
         int rc = def->compile (cc, json, value, kw);
+        cc->at_object = json;
+        cc->at_key = def->name;
         s_cc_pop (cc, saved);
         if (rc > 0 && kw->check) {
             node->keyword_count++;
@@ -2170,383 +2152,12 @@ s_compile_keywords (s_cc_t *cc, ab_schema_t *node)
 }
 
 /*  -------------------------------------------------------------------------
-    Indexing documents: resources, $id, anchors */
-
-/* Keywords whose values hold subschemas, and how. */
-typedef enum { K_ONE, K_LIST, K_MAP, K_ONE_OR_LIST } s_shape_t;
-
-static const struct {
-    const char *name; /* the keyword */
-    s_shape_t shape;  /* where its subschemas are */
-} s_applicators[] = {
-    {"$defs", K_MAP},
-    {"definitions", K_MAP},
-    {"properties", K_MAP},
-    {"patternProperties", K_MAP},
-    {"dependentSchemas", K_MAP},
-    {"dependencies", K_MAP},
-    {"items", K_ONE_OR_LIST},
-    {"prefixItems", K_LIST},
-    {"allOf", K_LIST},
-    {"anyOf", K_LIST},
-    {"oneOf", K_LIST},
-    {"additionalItems", K_ONE},
-    {"additionalProperties", K_ONE},
-    {"unevaluatedItems", K_ONE},
-    {"unevaluatedProperties", K_ONE},
-    {"contains", K_ONE},
-    {"propertyNames", K_ONE},
-    {"not", K_ONE},
-    {"if", K_ONE},
-    {"then", K_ONE},
-    {"else", K_ONE},
-    {"contentSchema", K_ONE},
-};
-
-static size_t
-s_ptr_hash (const void *key)
-{
-    return (size_t)((uintptr_t)key >> 4);
-}
-
-static int
-s_ptr_compare (const void *a, const void *b)
-{
-    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
-}
-
-static void
-s_resource_destroy (void **item)
-{
-    s_resource_t *res = *item;
-    if (!res)
-        return;
-    free (res->uri);
-    free (res->dynamic);
-    free (res);
-    *item = NULL;
-}
-
-static s_dialect_t
-s_dialect_of (const json_t *schema, s_dialect_t inherited)
-{
-    const char *uri = json_string_value (json_object_get (schema, "$schema"));
-    if (!uri)
-        return inherited;
-    if (strstr (uri, "draft-07") || strstr (uri, "draft-06") ||
-        strstr (uri, "draft-04"))
-        return D_7;
-    if (strstr (uri, "2020-12") || strstr (uri, "2019-09"))
-        return D_2020;
-    return inherited;
-}
-
-/* Enters an absolute URI for a schema; the first name wins. */
-static int
-s_name (ab_registry_t *self, const char *uri, const json_t *json,
-        s_resource_t *res)
-{
-    if (zhashx_lookup (self->targets, uri))
-        return AB_EEXIST;
-    s_target_t *target = malloc (sizeof *target);
-    if (!target)
-        return AB_ENOMEM;
-    *target = (s_target_t){json, res};
-    zhashx_insert (self->targets, uri, target);
-    return 0;
-}
-
-static s_resource_t *
-s_resource_new (ab_registry_t *self, const char *uri, const json_t *root,
-                s_dialect_t dialect, const char *file)
-{
-    s_resource_t *res = calloc (1, sizeof *res);
-    if (!res || !(res->uri = strdup (uri))) {
-        free (res);
-        return NULL;
-    }
-    char *hash = strchr (res->uri, '#');
-    if (hash)
-        *hash = '\0';
-    res->root = root;
-    res->dialect = dialect;
-    res->file = file;
-    zlistx_add_end (self->resources, res);
-    return res;
-}
-
-static int s_index (ab_registry_t *self, const json_t *json, s_resource_t *res,
-                    bool root, int depth, ab_diag_t *diag);
-
-static int
-s_index_children (ab_registry_t *self, const json_t *json, s_resource_t *res,
-                  int depth, ab_diag_t *diag)
-{
-    int rc = 0;
-    for (size_t i = 0; i < sizeof s_applicators / sizeof s_applicators[0];
-         i++) {
-        const json_t *value = json_object_get (json, s_applicators[i].name);
-        s_shape_t shape = s_applicators[i].shape;
-        if (!value)
-            continue;
-        if (shape == K_MAP && json_is_object (value)) {
-            const char *key;
-            json_t *item;
-            json_object_foreach ((json_t *)value, key, item) rc =
-                rc ? rc : s_index (self, item, res, false, depth, diag);
-        } else if ((shape == K_LIST || shape == K_ONE_OR_LIST) &&
-                   json_is_array (value)) {
-            for (size_t k = 0; k < json_array_size (value); k++)
-                rc = rc ? rc
-                        : s_index (self, json_array_get (value, k), res, false,
-                                   depth, diag);
-        } else if (shape != K_LIST && shape != K_MAP)
-            rc = rc ? rc : s_index (self, value, res, false, depth, diag);
-    }
-    return rc;
-}
-
-/* Enters `name` (an anchor) of res as res->uri#name. */
-static int
-s_anchor (ab_registry_t *self, s_resource_t *res, const char *name,
-          const json_t *json, bool dynamic)
-{
-    char *uri = malloc (strlen (res->uri) + strlen (name) + 2);
-    if (!uri)
-        return AB_ENOMEM;
-    sprintf (uri, "%s#%s", res->uri, name);
-    int rc = s_name (self, uri, json, res);
-    free (uri);
-    if (rc == AB_EEXIST && dynamic)
-        rc = 0; /* a $dynamicAnchor may repeat its $anchor name */
-    if (rc != 0 || !dynamic)
-        return rc;
-    s_entry_t *grown =
-        realloc (res->dynamic, (res->dynamic_count + 1) * sizeof (s_entry_t));
-    if (!grown)
-        return AB_ENOMEM;
-    res->dynamic = grown;
-    /* the node is compiled with the resource (s_compile_anchors) */
-    res->dynamic[res->dynamic_count++] = (s_entry_t){.key = name};
-    return 0;
-}
-
-/* $id of a subschema: a new resource (or a draft-07 "#name" anchor). */
-static int
-s_index_id (ab_registry_t *self, const json_t *json, s_resource_t **res_p)
-{
-    s_resource_t *res = *res_p;
-    const char *id = json_string_value (json_object_get (json, "$id"));
-    if (!id || (res->dialect == D_7 && json_object_get (json, "$ref")))
-        return 0;
-    if (id[0] == '#')
-        return res->dialect == D_7 ? s_anchor (self, res, id + 1, json, false)
-                                   : 0;
-    char *uri = ab_uri_resolve (res->uri, id);
-    if (!uri)
-        return AB_ENOMEM;
-    char *hash = strchr (uri, '#');
-    if (hash)
-        *hash = '\0';
-    s_resource_t *child = s_resource_new (
-        self, uri, json, s_dialect_of (json, res->dialect), res->file);
-    int rc = child ? s_name (self, uri, json, child) : AB_ENOMEM;
-    free (uri);
-    if (rc == 0)
-        *res_p = child;
-    return rc;
-}
-
-static int
-s_index (ab_registry_t *self, const json_t *json, s_resource_t *res, bool root,
-         int depth, ab_diag_t *diag)
-{
-    if (!json_is_object (json))
-        return 0;
-    if (depth > S_MAX_COMPILE)
-        return AB_ELIMIT;
-    int rc = root ? 0 : s_index_id (self, json, &res);
-    if (rc == AB_EEXIST) {
-        ab_diag_add (diag, res->file, 0, 0, "duplicate $id \"%s\"",
-                     json_string_value (json_object_get (json, "$id")));
-        return rc;
-    }
-    if (rc != 0)
-        return rc;
-    zhashx_update (self->locations, json, res);
-    const char *anchor = json_string_value (json_object_get (json, "$anchor"));
-    const char *dynamic =
-        json_string_value (json_object_get (json, "$dynamicAnchor"));
-    if (res->dialect == D_2020 && anchor)
-        rc = s_anchor (self, res, anchor, json, false);
-    if (rc == 0 && res->dialect == D_2020 && dynamic)
-        rc = s_anchor (self, res, dynamic, json, true);
-    if (rc == AB_EEXIST)
-        ab_diag_add (diag, res->file, 0, 0, "duplicate anchor \"%s\"",
-                     anchor ? anchor : dynamic);
-    return rc ? rc : s_index_children (self, json, res, depth + 1, diag);
-}
-
-/*  -------------------------------------------------------------------------
-    Documents and remote files */
-
-static void
-s_doc_destroy (void **item)
-{
-    s_doc_t *doc = *item;
-    if (!doc)
-        return;
-    json_decref (doc->root);
-    free (doc->file);
-    free (doc->type);
-    free (doc->uri);
-    free (doc);
-    *item = NULL;
-}
-
-/* Indexes a document under `uri` (and its own $id). */
-static int
-s_add_document (ab_registry_t *self, json_t *root, const char *type,
-                int version, const char *file, const char *uri,
-                s_dialect_t dialect, ab_diag_t *diag)
-{
-    s_doc_t *doc = calloc (1, sizeof *doc);
-    if (!doc)
-        return AB_ENOMEM;
-    doc->root = json_incref (root);
-    doc->version = version;
-    doc->file = file ? strdup (file) : NULL;
-    doc->type = type ? strdup (type) : NULL;
-    doc->uri = strdup (uri);
-    zlistx_add_end (self->docs, doc);
-    if ((file && !doc->file) || (type && !doc->type) || !doc->uri)
-        return AB_ENOMEM;
-    dialect = s_dialect_of (root, dialect);
-    const char *id = json_string_value (json_object_get (root, "$id"));
-    bool use_id = id && id[0] != '#' &&
-                  !(dialect == D_7 && json_object_get (root, "$ref"));
-    char *base = use_id ? ab_uri_resolve (uri, id) : strdup (uri);
-    s_resource_t *res =
-        base ? s_resource_new (self, base, root, dialect, doc->file) : NULL;
-    free (base);
-    if (!res)
-        return AB_ENOMEM;
-    int rc = s_name (self, res->uri, root, res);
-    if (rc == 0 && strcmp (res->uri, uri) != 0)
-        rc = s_name (self, uri, root, res);
-    if (rc == AB_EEXIST)
-        ab_diag_add (diag, doc->file, 0, 0,
-                     "a schema with URI \"%s\" is "
-                     "already registered",
-                     res->uri);
-    if (rc == 0 && json_is_object (root) && !use_id && id && id[0] == '#')
-        rc = s_anchor (self, res, id + 1, root, false);
-    return rc ? rc : s_index (self, root, res, true, 0, diag);
-}
-
-/* Reads a schema file: JSON here; YAML when ab_yaml is available. */
-static json_t *
-s_read_file (const char *path, ab_diag_t *diag)
-{
-    json_error_t error;
-    json_t *root = json_load_file (path, JSON_DECODE_ANY, &error);
-    if (!root)
-        ab_diag_add (diag, path, error.line > 0 ? error.line : 0,
-                     error.column > 0 ? error.column : 0, "%s", error.text);
-    return root;
-}
-
-/* Loads the file behind a remote URI (no fragment) mapped by
-   ab_registry_map_remote. Returns its target, or NULL. */
-static s_target_t *
-s_load_remote (s_cc_t *cc, const char *uri)
-{
-    s_remote_t *remote = zlistx_first (cc->registry->remotes);
-    for (; remote; remote = zlistx_next (cc->registry->remotes)) {
-        size_t n = strlen (remote->prefix);
-        if (strncmp (uri, remote->prefix, n) != 0)
-            continue;
-        const char *rest = uri + n;
-        if (strstr (rest, "..") || strchr (rest, '?'))
-            return NULL; /* never leave the mapped folder */
-        char *path = malloc (strlen (remote->dir) + strlen (rest) + 2);
-        if (!path)
-            return NULL;
-        sprintf (path, "%s/%s", remote->dir, rest);
-        json_t *root = s_read_file (path, cc->diag);
-        int rc = root ? s_add_document (cc->registry, root, NULL, 0, path, uri,
-                                        cc->resource->dialect, cc->diag)
-                      : AB_ENOENT;
-        json_decref (root);
-        free (path);
-        return rc == 0 ? zhashx_lookup (cc->registry->targets, uri) : NULL;
-    }
-    return NULL;
-}
-
-/*  -------------------------------------------------------------------------
-    Compiling nodes and resolving references */
-
-/* Percent-decodes a URI fragment in place. */
-static void
-s_percent_decode (char *text)
-{
-    char *out = text;
-    for (char *p = text; *p; p++) {
-        if (p[0] == '%' && isxdigit ((unsigned char)p[1]) &&
-            isxdigit ((unsigned char)p[2])) {
-            char hex[3] = {p[1], p[2], 0};
-            *out++ = (char)strtol (hex, NULL, 16);
-            p += 2;
-        } else
-            *out++ = *p;
-    }
-    *out = '\0';
-}
-
-/* Follows a JSON Pointer from json; the resource changes when the walk
-   enters a subschema with its own $id. */
-static const json_t *
-s_walk_pointer (ab_registry_t *self, const json_t *json, char *pointer,
-                s_resource_t **res_p)
-{
-    char *token = pointer;
-    while (json && *token == '/') {
-        token++;
-        char *end = strchr (token, '/');
-        if (end)
-            *end = '\0';
-        char *out = token;
-        for (char *p = token; *p; p++) { /* ~1 is '/', ~0 is '~' */
-            if (p[0] == '~' && (p[1] == '0' || p[1] == '1'))
-                *out++ = *++p == '0' ? '~' : '/';
-            else
-                *out++ = *p;
-        }
-        *out = '\0';
-        if (json_is_object (json))
-            json = json_object_get (json, token);
-        else if (json_is_array (json)) {
-            char *tail;
-            unsigned long index = strtoul (token, &tail, 10);
-            json = *token && !*tail ? json_array_get (json, index) : NULL;
-        } else
-            json = NULL;
-        s_resource_t *res = json ? zhashx_lookup (self->locations, json) : NULL;
-        if (res)
-            *res_p = res;
-        if (!end)
-            break;
-        *end = '/';
-        token = end;
-    }
-    return json;
-}
+    Compiling nodes */
 
 /* Compiles the $dynamicAnchor nodes of a resource, so validation finds
    them by name in the dynamic scope. */
 static void
-s_compile_anchors (s_cc_t *cc, s_resource_t *res)
+s_compile_anchors (ab_cc_t *cc, ab_resource_t *res)
 {
     res->anchors_compiled = true;
     for (size_t i = 0; i < res->dynamic_count; i++) {
@@ -2555,36 +2166,39 @@ s_compile_anchors (s_cc_t *cc, s_resource_t *res)
         if (!uri)
             return;
         sprintf (uri, "%s#%s", res->uri, res->dynamic[i].key);
-        s_target_t *target = zhashx_lookup (cc->registry->targets, uri);
+        ab_target_t *target = zhashx_lookup (cc->registry->targets, uri);
         free (uri);
         if (target)
-            res->dynamic[i].node = s_compile (cc, target->json, res);
+            res->dynamic[i].node = ab_schema_compile (cc, target->json, res);
     }
 }
 
-static ab_schema_t *
-s_compile (s_cc_t *cc, const json_t *json, s_resource_t *fallback)
+ab_schema_t *
+ab_schema_compile (ab_cc_t *cc, const json_t *json, ab_resource_t *fallback)
 {
     ab_registry_t *self = cc->registry;
     if (json_is_boolean (json))
         return json_is_true (json) ? &self->true_node : &self->false_node;
     if (!json_is_object (json)) {
-        s_cc_error (cc, "a schema must be an object or a boolean");
+        ab_cc_error (cc, "a schema must be an object or a boolean");
         return NULL;
     }
     ab_schema_t *node = zhashx_lookup (self->nodes, json);
     if (node)
         return node;
-    if (cc->depth >= S_MAX_COMPILE) {
-        s_cc_error (cc, "schema nested deeper than %d levels", S_MAX_COMPILE);
+    if (cc->depth >= AB_SCHEMA_MAX_NESTING) {
+        ab_cc_error (cc, "schema nested deeper than %d levels",
+                     AB_SCHEMA_MAX_NESTING);
         return NULL;
     }
-    s_resource_t *res = zhashx_lookup (self->locations, json);
+    ab_resource_t *res = zhashx_lookup (self->locations, json);
     if (!res)
         res = fallback;
+    if (!res->vocab_checked)
+        ab_registry_vocabularies (cc, res);
     node = calloc (1, sizeof *node);
     if (!node) {
-        s_cc_error (cc, "out of memory");
+        ab_cc_error (cc, "out of memory");
         return NULL;
     }
     node->registry = self;
@@ -2592,7 +2206,7 @@ s_compile (s_cc_t *cc, const json_t *json, s_resource_t *fallback)
     node->resource = res;
     node->boolean = -1;
     zhashx_insert (self->nodes, json, node);
-    s_resource_t *outer = cc->resource;
+    ab_resource_t *outer = cc->resource;
     cc->resource = res;
     cc->depth++;
     s_compile_keywords (cc, node);
@@ -2603,64 +2217,10 @@ s_compile (s_cc_t *cc, const json_t *json, s_resource_t *fallback)
     return node;
 }
 
-/* Finds what an absolute URI (without fragment) names, loading a mapped
-   remote file when nothing registered has it. */
-static s_target_t *
-s_find (s_cc_t *cc, const char *uri)
-{
-    s_target_t *target = zhashx_lookup (cc->registry->targets, uri);
-    return target ? target : s_load_remote (cc, uri);
-}
-
-/* Resolves a `$ref`/`$dynamicRef` against the current base and compiles
-   its target. For $dynamicRef (anchor_p not NULL), *anchor_p is the
-   anchor name when the target is itself a $dynamicAnchor of that name
-   (then the dynamic scope decides at validation time), else NULL. */
-static ab_schema_t *
-s_resolve_ref (s_cc_t *cc, const char *ref, const char **anchor_p)
-{
-    char *uri = ab_uri_resolve (cc->resource->uri, ref);
-    if (!uri) {
-        s_cc_error (cc, "out of memory");
-        return NULL;
-    }
-    char *fragment = strchr (uri, '#');
-    if (fragment)
-        *fragment++ = '\0';
-    s_target_t *target = s_find (cc, uri);
-    const json_t *json = target ? target->json : NULL;
-    s_resource_t *res = target ? target->resource : NULL;
-    if (json && fragment && *fragment) {
-        s_percent_decode (fragment);
-        if (fragment[0] == '/')
-            json = s_walk_pointer (cc->registry, json, fragment, &res);
-        else {
-            fragment[-1] = '#';
-            s_target_t *anchor = zhashx_lookup (cc->registry->targets, uri);
-            json = anchor ? anchor->json : NULL;
-            res = anchor ? anchor->resource : NULL;
-            fragment[-1] = '\0';
-        }
-    }
-    if (anchor_p) {
-        const char *hash = strchr (ref, '#');
-        const char *name =
-            json_string_value (json_object_get (json, "$dynamicAnchor"));
-        *anchor_p =
-            hash && name && strcmp (hash + 1, name) == 0 ? hash + 1 : NULL;
-    }
-    free (uri);
-    if (!json) {
-        s_cc_error (cc, "cannot resolve $ref \"%s\"", ref);
-        return NULL;
-    }
-    return s_compile (cc, json, res);
-}
-
 /* A node holding only a `$ref` to a node holding only a `$ref`... that
    comes back: it can never consume the instance, so it is refused. */
-static void
-s_check_ref_cycles (s_cc_t *cc)
+void
+ab_schema_check_cycles (ab_cc_t *cc)
 {
     size_t limit = zhashx_size (cc->registry->nodes);
     ab_schema_t *node = zhashx_first (cc->registry->nodes);
@@ -2673,332 +2233,19 @@ s_check_ref_cycles (s_cc_t *cc)
             steps++;
         }
         if (steps > limit) {
-            s_resource_t *res = (s_resource_t *)node->resource;
+            ab_resource_t *res = (ab_resource_t *)node->resource;
             cc->resource = res;
             snprintf (cc->path, sizeof cc->path, "%s", res->uri);
             cc->path_length = strlen (cc->path);
-            s_cc_error (cc, "cyclic $ref: the references never reach a "
-                            "schema that checks anything");
+            ab_cc_error (cc, "cyclic $ref: the references never reach a "
+                             "schema that checks anything");
             return;
         }
     }
 }
 
 /*  -------------------------------------------------------------------------
-    The registry */
-
-static zhashx_t *
-s_pointer_map (void)
-{
-    zhashx_t *map = zhashx_new ();
-    if (map) {
-        zhashx_set_key_hasher (map, s_ptr_hash);
-        zhashx_set_key_comparator (map, s_ptr_compare);
-        zhashx_set_key_duplicator (map, NULL);
-        zhashx_set_key_destructor (map, NULL);
-    }
-    return map;
-}
-
-static void
-s_target_destroy (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
-static void
-s_remote_destroy (void **item)
-{
-    s_remote_t *remote = *item;
-    if (remote) {
-        free (remote->prefix);
-        free (remote->dir);
-        free (remote);
-        *item = NULL;
-    }
-}
-
-ab_registry_t *
-ab_registry_new (const ab_registry_options_t *options)
-{
-    ab_registry_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    if (options)
-        self->options = *options;
-    if (self->options.max_errors == 0)
-        self->options.max_errors = S_DEFAULT_ERRORS;
-    self->targets = zhashx_new ();
-    self->locations = s_pointer_map ();
-    self->nodes = s_pointer_map ();
-    self->resources = zlistx_new ();
-    self->docs = zlistx_new ();
-    self->remotes = zlistx_new ();
-    if (!self->targets || !self->locations || !self->nodes ||
-        !self->resources || !self->docs || !self->remotes) {
-        ab_registry_destroy (&self);
-        return NULL;
-    }
-    zhashx_set_destructor (self->targets, s_target_destroy);
-    zhashx_set_destructor (self->nodes, s_node_destroy);
-    zlistx_set_destructor (self->resources, s_resource_destroy);
-    zlistx_set_destructor (self->docs, s_doc_destroy);
-    zlistx_set_destructor (self->remotes, s_remote_destroy);
-    self->true_node = (ab_schema_t){.registry = self, .boolean = 1};
-    self->false_node = (ab_schema_t){.registry = self, .boolean = 0};
-    return self;
-}
-
-static void
-s_index_clear (ab_registry_t *self)
-{
-    for (size_t i = 0; i < self->index_count; i++)
-        free (self->index[i].uri);
-    free (self->index);
-    self->index = NULL;
-    self->index_count = 0;
-}
-
-void
-ab_registry_destroy (ab_registry_t **self_p)
-{
-    assert (self_p);
-    ab_registry_t *self = *self_p;
-    if (!self)
-        return;
-    s_index_clear (self);
-    zhashx_destroy (&self->nodes);
-    zhashx_destroy (&self->targets);
-    zhashx_destroy (&self->locations);
-    zlistx_destroy (&self->resources);
-    zlistx_destroy (&self->docs);
-    zlistx_destroy (&self->remotes);
-    free (self);
-    *self_p = NULL;
-}
-
-int
-ab_registry_map_remote (ab_registry_t *self, const char *prefix,
-                        const char *dir)
-{
-    assert (self && prefix && dir);
-    s_remote_t *remote = calloc (1, sizeof *remote);
-    if (!remote)
-        return AB_ENOMEM;
-    remote->prefix = strdup (prefix);
-    remote->dir = strdup (dir);
-    zlistx_add_end (self->remotes, remote);
-    return remote->prefix && remote->dir ? 0 : AB_ENOMEM;
-}
-
-/* Type names as in files-and-commands.md: [a-z0-9][a-z0-9._-]*, <= 128. */
-static bool
-s_type_name_valid (const char *type)
-{
-    size_t n = strlen (type);
-    if (n == 0 || n > 128 ||
-        !(islower ((unsigned char)type[0]) || isdigit ((unsigned char)type[0])))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!islower ((unsigned char)type[i]) &&
-            !isdigit ((unsigned char)type[i]) && !strchr ("._-", type[i]))
-            return false;
-    return true;
-}
-
-int
-ab_registry_add (ab_registry_t *self, json_t *schema, const char *type,
-                 int version, const char *file, ab_diag_t *diag)
-{
-    assert (self && schema);
-    if (!json_is_object (schema) && !json_is_boolean (schema)) {
-        ab_diag_add (diag, file, 0, 0,
-                     "a schema must be an object or a "
-                     "boolean");
-        return AB_EINVAL;
-    }
-    char uri[200];
-    if (type) {
-        if (!s_type_name_valid (type) || version < 1) {
-            ab_diag_add (diag, file, 0, 0,
-                         "bad schema name \"%s\" version %d "
-                         "(type [a-z0-9][a-z0-9._-]*, version >= 1)",
-                         type, version);
-            return AB_EINVAL;
-        }
-        snprintf (uri, sizeof uri, "agentbus:%s/%d", type, version);
-    } else
-        snprintf (uri, sizeof uri, "urn:agentbus:schema:%u", ++self->anonymous);
-    return s_add_document (self, schema, type, version, file, uri, D_2020,
-                           diag);
-}
-
-/* The keys of an agentbus schema file. */
-static const char *s_file_keys[] = {"type", "version", "description", "schema"};
-
-/* Reads TYPE/VERSION from an agentbus schema file's mapping. */
-static int
-s_file_header (const json_t *root, const char *path, ab_diag_t *diag,
-               const char **type_p, int *version_p)
-{
-    int rc = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach ((json_t *)root, key, value)
-    {
-        size_t i = 0;
-        while (i < 4 && strcmp (key, s_file_keys[i]) != 0)
-            i++;
-        if (i == 4) {
-            ab_diag_add (diag, path, 0, 0,
-                         "unknown key \"%s\" in a schema "
-                         "file (type, version, description, schema)",
-                         key);
-            rc = AB_EINVAL;
-        }
-    }
-    const json_t *version = json_object_get (root, "version");
-    *type_p = json_string_value (json_object_get (root, "type"));
-    if (!*type_p) {
-        ab_diag_add (diag, path, 0, 0, "a schema file needs a string \"type\"");
-        rc = AB_EINVAL;
-    }
-    if (!json_is_integer (version) || json_integer_value (version) < 1 ||
-        json_integer_value (version) > INT_MAX) {
-        ab_diag_add (diag, path, 0, 0, "\"version\" must be an integer >= 1");
-        rc = AB_EINVAL;
-    } else
-        *version_p = (int)json_integer_value (version);
-    return rc;
-}
-
-int
-ab_registry_load_file (ab_registry_t *self, const char *path, ab_diag_t *diag,
-                       const char **type_p, int *version_p)
-{
-    assert (self && path);
-    json_t *root = s_read_file (path, diag);
-    if (!root)
-        return AB_ESYNTAX;
-    const char *type = NULL;
-    int version = 0, rc = 0;
-    json_t *schema = root;
-    if (json_is_object (root) && json_object_get (root, "version") &&
-        json_object_get (root, "schema")) {
-        rc = s_file_header (root, path, diag, &type, &version);
-        schema = json_object_get (root, "schema");
-    }
-    if (rc == 0)
-        rc = ab_registry_add (self, schema, type, version, path, diag);
-    json_decref (root);
-    if (rc != 0)
-        return rc;
-    s_doc_t *doc = zlistx_last (self->docs);
-    if (type_p)
-        *type_p = doc->type;
-    if (version_p)
-        *version_p = doc->version;
-    return 0;
-}
-
-static int
-s_public_compare (const void *a, const void *b)
-{
-    return strcmp (((const s_public_t *)a)->uri, ((const s_public_t *)b)->uri);
-}
-
-static void
-s_index_add (ab_registry_t *self, const char *uri, const ab_schema_t *node,
-             size_t capacity)
-{
-    if (!node || self->index_count >= capacity)
-        return;
-    char *copy = strdup (uri);
-    if (copy)
-        self->index[self->index_count++] = (s_public_t){copy, node};
-}
-
-/* Rebuilds the sorted table the lookups read: agentbus names first
-   (docs), then every resource URI. */
-static int
-s_index_build (ab_registry_t *self)
-{
-    s_index_clear (self);
-    size_t capacity = zlistx_size (self->docs) + zlistx_size (self->resources);
-    self->index = calloc (capacity ? capacity : 1, sizeof (s_public_t));
-    if (!self->index)
-        return AB_ENOMEM;
-    s_doc_t *doc = zlistx_first (self->docs);
-    for (; doc; doc = zlistx_next (self->docs))
-        if (doc->type)
-            s_index_add (self, doc->uri,
-                         json_is_boolean (doc->root)
-                             ? (json_is_true (doc->root) ? &self->true_node
-                                                         : &self->false_node)
-                             : zhashx_lookup (self->nodes, doc->root),
-                         capacity);
-    s_resource_t *res = zlistx_first (self->resources);
-    for (; res; res = zlistx_next (self->resources))
-        s_index_add (self, res->uri, zhashx_lookup (self->nodes, res->root),
-                     capacity);
-    qsort (self->index, self->index_count, sizeof (s_public_t),
-           s_public_compare);
-    return 0;
-}
-
-int
-ab_registry_compile (ab_registry_t *self, ab_diag_t *diag)
-{
-    assert (self);
-    s_cc_t *cc = calloc (1, sizeof *cc);
-    if (!cc)
-        return AB_ENOMEM;
-    cc->registry = self;
-    cc->diag = diag;
-    /* by position: compiling may append remote documents to the list */
-    for (size_t done = 0; done < zlistx_size (self->docs); done++) {
-        s_doc_t *doc = zlistx_first (self->docs);
-        for (size_t i = 0; i < done; i++)
-            doc = zlistx_next (self->docs);
-        s_target_t *target = zhashx_lookup (self->targets, doc->uri);
-        if (!target)
-            continue;
-        cc->resource = target->resource;
-        cc->path_length = 0;
-        cc->path[0] = '\0';
-        s_compile (cc, doc->root, target->resource);
-    }
-    s_check_ref_cycles (cc);
-    int rc = cc->errors ? AB_EINVAL : s_index_build (self);
-    free (cc);
-    return rc;
-}
-
-const ab_schema_t *
-ab_registry_lookup (const ab_registry_t *self, const char *type, int version)
-{
-    char uri[200];
-    snprintf (uri, sizeof uri, "agentbus:%s/%d", type, version);
-    return ab_registry_lookup_id (self, uri);
-}
-
-const ab_schema_t *
-ab_registry_lookup_id (const ab_registry_t *self, const char *uri)
-{
-    assert (self && uri);
-    char *key = strdup (uri);
-    if (!key)
-        return NULL;
-    size_t n = strlen (key);
-    if (n && key[n - 1] == '#')
-        key[n - 1] = '\0';
-    s_public_t probe = {key, NULL};
-    const s_public_t *found = bsearch (&probe, self->index, self->index_count,
-                                       sizeof (s_public_t), s_public_compare);
-    free (key);
-    return found ? found->node : NULL;
-}
+    Validation */
 
 int
 ab_schema_validate (const ab_schema_t *self, const json_t *instance,
@@ -3010,7 +2257,7 @@ ab_schema_validate (const ab_schema_t *self, const json_t *instance,
         return AB_ENOMEM;
     ctx->errors = errors_p ? json_array () : NULL;
     ctx->max_errors = self->registry->options.max_errors;
-    ctx->format_assert = self->registry->options.format_assert;
+
     ctx->quiet = 0;
     ctx->limit = ctx->oom = false;
     ctx->depth = ctx->ilen = ctx->slen = ctx->nscope = 0;

@@ -61,7 +61,8 @@ int ab_registry_add (ab_registry_t *self, json_t *schema, const char *type,
    description, schema), anything else a bare JSON Schema. Problems go to
    `diag` as file:line:col. On success, *type_p / *version_p (each may be
    NULL) receive the declared type (borrowed from the registry; NULL for a
-   bare schema) and version. */
+   bare schema) and version. A bare schema file is also registered
+   under "file://" + its real path, for ab_registry_lookup_id. */
 int ab_registry_load_file (ab_registry_t *self, const char *path,
                            ab_diag_t *diag, const char **type_p,
                            int *version_p);
@@ -81,8 +82,10 @@ const ab_schema_t *ab_registry_lookup_id (const ab_registry_t *self,
 /* Validates `instance`. Returns 0 when valid; AB_EREJECTED when not, and
    then, if errors_p is not NULL, *errors_p is a new JSON array (the
    caller's) of at most max_errors objects {path, keyword, schema_path,
-   message}, in protocol.md §3's shape; other negative codes for internal
-   failures. */
+   message}, in protocol.md §3's shape; AB_ELIMIT (with one error
+   saying so) when evaluation goes deeper than its bound, as a `$ref`
+   cycle through allOf/anyOf would; other negative codes for internal
+   failures. On success *errors_p is set to NULL. */
 int ab_schema_validate (const ab_schema_t *self, const json_t *instance,
                         json_t **errors_p);
 

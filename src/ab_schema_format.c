@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ab_schema_format.h"
 #include "ab_uri.h"
@@ -59,6 +60,7 @@ static const struct {
     {"Space_Separator", "Zs"},
     {"Other", "C"},
     {"Control", "Cc"},
+    {"digit", "Nd"},
 };
 
 /* Rewrites \p{Long_Name} at pattern[i] ('p' or 'P'); returns the input
@@ -145,8 +147,9 @@ ab_regex_compile (const char *pattern, char *error, size_t size)
     int code;
     PCRE2_SIZE offset;
     pcre2_code *re = pcre2_compile (
-        (PCRE2_SPTR)out, o, PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &code,
-        &offset, NULL);
+        (PCRE2_SPTR)out, o,
+        PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY | PCRE2_ALLOW_EMPTY_CLASS,
+        &code, &offset, NULL);
     free (out);
     if (!re) {
         PCRE2_UCHAR message[120];
@@ -301,20 +304,28 @@ s_format_ipv6 (const char *text, size_t length)
 }
 
 /* RFC 1123 host name: dot-separated labels of letters, digits and inner
-   hyphens, each 1..63 bytes, 253 in all. */
+   hyphens, each 1..63 bytes, 253 in all; "--" in the third and fourth
+   places only for A-labels ("xn--"). With idn, non-ASCII bytes count as
+   letters (IDNA's finer rules are not checked). */
 static bool
-s_format_hostname (const char *text, size_t length)
+s_hostname (const char *text, size_t length, bool idn)
 {
-    if (length == 0 || length > 253 || !s_ascii_only (text, length))
+    if (length == 0 || length > 253 || memchr (text, '\0', length))
         return false;
     size_t label = 0;
     for (size_t i = 0; i <= length; i++) {
-        char c = i < length ? text[i] : '.';
-        if (c == '.') {
-            if (label == 0 || label > 63 || text[i - 1] == '-')
+        unsigned char c = i < length ? (unsigned char)text[i] : '.';
+        if (c == '.' || (idn && c == 0xE3 && i + 2 < length &&
+                         (unsigned char)text[i + 1] == 0x80 &&
+                         (unsigned char)text[i + 2] == 0x82)) {
+            const char *start = text + i - label;
+            if (label == 0 || label > 63 || text[i - 1] == '-' ||
+                (label >= 4 && start[2] == '-' && start[3] == '-' &&
+                 strncasecmp (start, "xn", 2) != 0))
                 return false;
             label = 0;
-        } else if (isalnum ((unsigned char)c) || (c == '-' && label > 0))
+            i += c == '.' ? 0 : 2; /* U+3002 IDEOGRAPHIC FULL STOP */
+        } else if (isalnum (c) || (c == '-' && label > 0) || (idn && c >= 0x80))
             label++;
         else
             return false;
@@ -322,32 +333,212 @@ s_format_hostname (const char *text, size_t length)
     return true;
 }
 
-/* addr-spec with a dot-atom local part and a host name or an address
-   literal (RFC 5321 §4.1.2, without quoted local parts). */
 static bool
-s_format_email (const char *text, size_t length)
+s_format_hostname (const char *text, size_t length)
 {
-    const char *at = memchr (text, '@', length);
-    if (!at || at == text || !s_ascii_only (text, length))
+    return s_hostname (text, length, false);
+}
+
+static bool
+s_format_idn_hostname (const char *text, size_t length)
+{
+    return s_hostname (text, length, true);
+}
+
+/* The local part of an address: a dot-atom or a quoted string. */
+static bool
+s_email_local (const char *text, size_t length, bool idn)
+{
+    if (text[0] == '"') {
+        if (length < 2 || text[length - 1] != '"')
+            return false;
+        for (size_t i = 1; i + 1 < length; i++) {
+            if (text[i] == '\\')
+                i++;
+            else if (text[i] == '"')
+                return false;
+        }
+        return true;
+    }
+    if (text[0] == '.' || text[length - 1] == '.')
         return false;
-    size_t local = (size_t)(at - text);
-    if (text[0] == '.' || text[local - 1] == '.')
-        return false;
-    for (size_t i = 0; i < local; i++) {
-        char c = text[i];
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
         if (c == '.' && text[i + 1] == '.')
             return false;
-        if (!isalnum ((unsigned char)c) && !strchr (".!#$%&'*+/=?^_`{|}~-", c))
+        if (!isalnum (c) && !strchr (".!#$%&'*+/=?^_`{|}~-", c) &&
+            !(idn && c >= 0x80))
             return false;
     }
+    return true;
+}
+
+/* addr-spec (RFC 5321 §4.1.2): local part, '@', a host name or an
+   address literal. */
+static bool
+s_email (const char *text, size_t length, bool idn)
+{
+    if (length == 0 || memchr (text, '\0', length))
+        return false;
+    const char *at = NULL;
+    for (size_t i = 0; i < length; i++)
+        if (text[i] == '@')
+            at = text + i;
+    if (!at || at == text || !s_email_local (text, (size_t)(at - text), idn))
+        return false;
     const char *host = at + 1;
-    size_t host_length = length - local - 1;
+    size_t host_length = length - (size_t)(at - text) - 1;
     if (host_length > 2 && host[0] == '[' && host[host_length - 1] == ']') {
         if (host_length > 6 && strncmp (host + 1, "IPv6:", 5) == 0)
             return s_format_ipv6 (host + 6, host_length - 7);
         return s_format_ipv4 (host + 1, host_length - 2);
     }
-    return s_format_hostname (host, host_length);
+    return s_hostname (host, host_length, idn);
+}
+
+static bool
+s_format_email (const char *text, size_t length)
+{
+    return s_email (text, length, false);
+}
+
+static bool
+s_format_idn_email (const char *text, size_t length)
+{
+    return s_email (text, length, true);
+}
+
+/* ISO 8601 duration as RFC 3339 appendix A writes it: units in order
+   without gaps (Y M D, then T H M S), or weeks alone. */
+static bool
+s_format_duration (const char *text, size_t length)
+{
+    static const char *orders[] = {"YMD", "HMS"};
+    if (length < 3 || text[0] != 'P')
+        return false;
+    size_t i = 1;
+    int part = 0, last = -1, units = 0;
+    while (i < length) {
+        if (text[i] == 'T') {
+            if (part == 1 || i + 1 == length)
+                return false;
+            part = 1;
+            last = -1;
+            i++;
+            continue;
+        }
+        size_t start = i;
+        while (i < length && isdigit ((unsigned char)text[i]))
+            i++;
+        if (i == start || i == length)
+            return false;
+        char unit = text[i++];
+        if (unit == 'W' && part == 0)
+            return units == 0 && i == length;
+        const char *at = strchr (orders[part], unit);
+        if (!at || (last >= 0 && at - orders[part] != last + 1))
+            return false;
+        last = (int)(at - orders[part]);
+        units++;
+    }
+    return units > 0;
+}
+
+/* RFC 6901 pointer, checked from text. */
+static bool
+s_pointer_syntax (const char *text, size_t length)
+{
+    if (length && text[0] != '/')
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (text[i] == '~' &&
+            (i + 1 >= length || (text[i + 1] != '0' && text[i + 1] != '1')))
+            return false;
+    return true;
+}
+
+static bool
+s_format_json_pointer (const char *text, size_t length)
+{
+    return s_pointer_syntax (text, length);
+}
+
+/* draft-handrews-relative-json-pointer: a non-negative integer, then
+   "#" or a JSON Pointer. */
+static bool
+s_format_relative_json_pointer (const char *text, size_t length)
+{
+    size_t i = 0;
+    while (i < length && isdigit ((unsigned char)text[i]))
+        i++;
+    if (i == 0 || (text[0] == '0' && i > 1))
+        return false;
+    if (i < length && text[i] == '#')
+        return i + 1 == length;
+    return s_pointer_syntax (text + i, length - i);
+}
+
+/* One RFC 6570 expression body (between the braces). */
+static bool
+s_template_expression (const char *text, size_t length)
+{
+    size_t i = 0;
+    if (length && strchr ("+#./;?&", text[0]))
+        i++;
+    bool need_var = true;
+    while (i < length) {
+        size_t start = i;
+        while (i < length &&
+               (isalnum ((unsigned char)text[i]) || text[i] == '_' ||
+                text[i] == '%' ||
+                (text[i] == '.' && i > start && text[i - 1] != '.'))) {
+            if (text[i] == '%' &&
+                !(i + 2 < length && isxdigit ((unsigned char)text[i + 1]) &&
+                  isxdigit ((unsigned char)text[i + 2])))
+                return false;
+            i += text[i] == '%' ? 3 : 1;
+        }
+        if (i == start || text[i - 1] == '.')
+            return false;
+        if (i < length && text[i] == '*')
+            i++;
+        else if (i < length && text[i] == ':') {
+            size_t digits = ++i;
+            while (i < length && isdigit ((unsigned char)text[i]))
+                i++;
+            if (i == digits || i - digits > 4 || text[digits] == '0')
+                return false;
+        }
+        need_var = false;
+        if (i < length) {
+            if (text[i] != ',')
+                return false;
+            i++;
+            need_var = true;
+        }
+    }
+    return !need_var;
+}
+
+static bool
+s_format_uri_template (const char *text, size_t length)
+{
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '{') {
+            const char *end = memchr (text + i, '}', length - i);
+            if (!end || !s_template_expression (text + i + 1,
+                                                (size_t)(end - text) - i - 1))
+                return false;
+            i = (size_t)(end - text);
+        } else if (c == '%') {
+            if (!(i + 2 < length && isxdigit ((unsigned char)text[i + 1]) &&
+                  isxdigit ((unsigned char)text[i + 2])))
+                return false;
+        } else if (c < 0x21 || c == 0x7f || strchr ("\"<>\\^`|}", c))
+            return false;
+    }
+    return true;
 }
 
 static bool
@@ -364,12 +555,12 @@ s_format_uuid (const char *text, size_t length)
 }
 
 static bool
-s_uri_check (const char *text, size_t length, bool absolute)
+s_uri_check (const char *text, size_t length, bool absolute, bool iri)
 {
     if (memchr (text, '\0', length))
         return false;
     char *copy = strndup (text, length);
-    bool valid = copy && ab_uri_valid (copy, absolute);
+    bool valid = copy && ab_uri_valid (copy, absolute, iri);
     free (copy);
     return valid;
 }
@@ -377,14 +568,31 @@ s_uri_check (const char *text, size_t length, bool absolute)
 static bool
 s_format_uri (const char *text, size_t length)
 {
-    return s_uri_check (text, length, true);
+    return s_uri_check (text, length, true, false);
 }
 
 static bool
 s_format_uri_reference (const char *text, size_t length)
 {
-    return s_uri_check (text, length, false);
+    return s_uri_check (text, length, false, false);
 }
+
+static bool
+s_format_iri (const char *text, size_t length)
+{
+    return s_uri_check (text, length, true, true);
+}
+
+static bool
+s_format_iri_reference (const char *text, size_t length)
+{
+    return s_uri_check (text, length, false, true);
+}
+
+/* PCRE2 accepts more than ECMA-262; these constructs are not ECMA-262
+   and make `format: regex` fail (patterns themselves stay lenient). */
+static const char *s_not_ecma[] = {"(?P", "(?#", "\\a", "\\Z", "\\z",
+                                   "\\A", "(?i", "(?m", "(?s", "(?x"};
 
 static bool
 s_format_regex (const char *text, size_t length)
@@ -392,24 +600,17 @@ s_format_regex (const char *text, size_t length)
     if (memchr (text, '\0', length))
         return false;
     char *copy = strndup (text, length);
+    for (size_t i = 0; copy && i < sizeof s_not_ecma / sizeof s_not_ecma[0];
+         i++)
+        if (strstr (copy, s_not_ecma[i])) {
+            free (copy);
+            return false;
+        }
     char error[160];
     pcre2_code *re = copy ? ab_regex_compile (copy, error, sizeof error) : NULL;
     free (copy);
     pcre2_code_free (re);
     return re != NULL;
-}
-
-/* RFC 6901: "" or '/'-led tokens where '~' is followed by 0 or 1. */
-static bool
-s_format_json_pointer (const char *text, size_t length)
-{
-    if (length && text[0] != '/')
-        return false;
-    for (size_t i = 0; i < length; i++)
-        if (text[i] == '~' &&
-            (i + 1 >= length || (text[i + 1] != '0' && text[i + 1] != '1')))
-            return false;
-    return true;
 }
 
 static const struct {
@@ -418,15 +619,22 @@ static const struct {
 } s_formats[] = {
     {"date", s_format_date},
     {"date-time", s_format_date_time},
+    {"duration", s_format_duration},
     {"email", s_format_email},
     {"hostname", s_format_hostname},
+    {"idn-email", s_format_idn_email},
+    {"idn-hostname", s_format_idn_hostname},
     {"ipv4", s_format_ipv4},
     {"ipv6", s_format_ipv6},
+    {"iri", s_format_iri},
+    {"iri-reference", s_format_iri_reference},
     {"json-pointer", s_format_json_pointer},
     {"regex", s_format_regex},
+    {"relative-json-pointer", s_format_relative_json_pointer},
     {"time", s_format_time},
     {"uri", s_format_uri},
     {"uri-reference", s_format_uri_reference},
+    {"uri-template", s_format_uri_template},
     {"uuid", s_format_uuid},
 };
 

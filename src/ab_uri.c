@@ -8,6 +8,7 @@
     =========================================================================
 */
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,15 +207,45 @@ s_uri_char (unsigned char c)
     return isalnum (c) || strchr ("-._~:/?#[]@!$&'()*+,;=", c);
 }
 
+/* authority = [userinfo "@"] host [":" port]; an IP literal host is
+   checked by inet_pton. */
+static bool
+s_authority_valid (const s_part_t *authority)
+{
+    char text[512];
+    if (authority->length >= sizeof text)
+        return false;
+    memcpy (text, authority->start, authority->length);
+    text[authority->length] = '\0';
+    char *at = strchr (text, '@');
+    if (at && strchr (at + 1, '@'))
+        return false;
+    char *host = at ? at + 1 : text;
+    char *port = NULL;
+    if (host[0] == '[') {
+        char *close = strchr (host, ']');
+        if (!close || (close[1] && close[1] != ':'))
+            return false;
+        *close = '\0';
+        struct in6_addr addr;
+        if (host[1] != 'v' && host[1] != 'V' &&
+            inet_pton (AF_INET6, host + 1, &addr) != 1)
+            return false;
+        port = close[1] == ':' ? close + 2 : NULL;
+    } else if ((port = strrchr (host, ':')))
+        port++;
+    return !port || strspn (port, "0123456789") == strlen (port);
+}
+
 bool
-ab_uri_valid (const char *text, bool absolute)
+ab_uri_valid (const char *text, bool absolute, bool iri)
 {
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
         if (*p == '%') {
             if (!isxdigit (p[1]) || !isxdigit (p[2]))
                 return false;
             p += 2;
-        } else if (*p == '\0' || !s_uri_char (*p))
+        } else if (!s_uri_char (*p) && !(iri && *p >= 0x80))
             return false;
     }
     s_uri_t uri;
@@ -227,15 +258,11 @@ ab_uri_valid (const char *text, bool absolute)
         if (memchr (uri.path.start, ':', seg))
             return false;
     }
-    if (uri.authority.present &&
-        memchr (uri.authority.start, '[', uri.authority.length) &&
-        !memchr (uri.authority.start, ']', uri.authority.length))
+    if (uri.authority.present && !s_authority_valid (&uri.authority))
         return false;
     /* '#' may appear once; '[' ']' only in the authority */
     if (uri.fragment.present && strchr (uri.fragment.start, '#'))
         return false;
     const char *bracket = strpbrk (uri.path.start, "[]");
-    if (bracket && bracket < uri.path.start + uri.path.length)
-        return false;
-    return true;
+    return !bracket || bracket >= uri.path.start + uri.path.length;
 }

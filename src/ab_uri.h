@@ -22,7 +22,8 @@
 char *ab_uri_resolve (const char *base, const char *ref);
 
 /* True when `text` is a syntactically valid URI reference; when
-   `absolute`, it must also have a scheme (format "uri"). */
-bool ab_uri_valid (const char *text, bool absolute);
+   `absolute`, it must also have a scheme (format "uri"); when `iri`,
+   non-ASCII characters are allowed (RFC 3987). */
+bool ab_uri_valid (const char *text, bool absolute, bool iri);
 
 #endif

@@ -27,6 +27,8 @@ static const struct {
     {"graph", "graph TOPOLOGY [--svg FILE]  print the agent graph as DOT",
      ab_cli_graph},
     {"version", "version                      print the version", s_cmd_version},
+    {"validate", "validate --schema FILE [INSTANCE...]  check JSON documents",
+     ab_cli_validate},
 };
 
 static int

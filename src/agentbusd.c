@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,22 +44,33 @@ typedef struct {
     bool verbose;              /* --verbose: debug */
 } s_options_t;
 
-typedef enum { S_STRING, S_INT, S_BOOL, S_LIST } s_key_type_t;
+/* What a key's value is, and so how it is checked and stored. */
+typedef enum {
+    S_STRING, /* text, as written */
+    S_PATH,   /* a path, relative to the config file's folder */
+    S_INT,    /* an integer in [min, max] */
+    S_BOOL,   /* true or false */
+    S_LIST,   /* a list, kept as JSON */
+    S_LEVEL,  /* a log level name */
+} s_key_type_t;
 
-/* The keys of agentbusd.yaml. */
+/* The keys of agentbusd.yaml: where each goes in s_options_t. */
 static const struct {
     const char *name;  /* key */
     s_key_type_t type; /* value type */
+    size_t offset;     /* field in s_options_t */
     int64_t min, max;  /* integers: allowed range */
 } s_keys[] = {
-    {"endpoint", S_STRING, 0, 0},
-    {"topology", S_STRING, 0, 0},
-    {"data_dir", S_STRING, 0, 0},
-    {"heartbeat_ms", S_INT, 1, 3600 * 1000},
-    {"max_message_bytes", S_INT, 64, (int64_t)4 * 1024 * 1024 * 1024},
-    {"durable", S_BOOL, 0, 0},
-    {"filters", S_LIST, 0, 0},
-    {"log_level", S_STRING, 0, 0},
+    {"endpoint", S_STRING, offsetof (s_options_t, endpoint), 0, 0},
+    {"topology", S_PATH, offsetof (s_options_t, topology), 0, 0},
+    {"data_dir", S_PATH, offsetof (s_options_t, data_dir), 0, 0},
+    {"heartbeat_ms", S_INT, offsetof (s_options_t, heartbeat_ms), 1,
+     3600 * 1000},
+    {"max_message_bytes", S_INT, offsetof (s_options_t, max_message_bytes), 64,
+     (int64_t)4 * 1024 * 1024 * 1024},
+    {"durable", S_BOOL, offsetof (s_options_t, durable), 0, 0},
+    {"filters", S_LIST, offsetof (s_options_t, filters), 0, 0},
+    {"log_level", S_LEVEL, offsetof (s_options_t, log_level), 0, 0},
 };
 
 static void
@@ -80,35 +92,33 @@ s_relative (const char *config, const char *path)
     return joined;
 }
 
-/* Applies one key's value. Returns 0 or -1 with a diagnostic. */
-static int
-s_apply_key (s_options_t *options, const char *key, json_t *value,
-             const char *file, ab_pos_t pos, ab_diag_t *diag)
+/* Stores key `key`'s value (already checked) into the options. */
+static void
+s_apply_key (s_options_t *options, int key, json_t *value, const char *file)
 {
-    if (streq (key, "endpoint"))
-        s_set_string (&options->endpoint, json_string_value (value));
-    else if (streq (key, "topology") || streq (key, "data_dir")) {
-        char *path = s_relative (file, json_string_value (value));
-        char **field =
-            streq (key, "topology") ? &options->topology : &options->data_dir;
-        free (*field);
-        *field = path;
-    } else if (streq (key, "heartbeat_ms"))
-        options->heartbeat_ms = json_integer_value (value);
-    else if (streq (key, "max_message_bytes"))
-        options->max_message_bytes = json_integer_value (value);
-    else if (streq (key, "durable"))
-        options->durable = json_is_true (value);
-    else if (streq (key, "filters")) {
-        json_decref (options->filters);
-        options->filters = json_incref (value);
-    } else if (ab_log_level_from_name (json_string_value (value),
-                                       &options->log_level)) {
-        ab_diag_add (diag, file, pos.line, pos.column,
-                     "log_level must be error, warning, info or debug");
-        return -1;
+    void *field = (char *)options + s_keys[key].offset;
+    switch (s_keys[key].type) {
+    case S_STRING:
+        s_set_string (field, json_string_value (value));
+        break;
+    case S_PATH:
+        free (*(char **)field);
+        *(char **)field = s_relative (file, json_string_value (value));
+        break;
+    case S_INT:
+        *(int64_t *)field = json_integer_value (value);
+        break;
+    case S_BOOL:
+        *(bool *)field = json_is_true (value);
+        break;
+    case S_LIST:
+        json_decref (*(json_t **)field);
+        *(json_t **)field = json_incref (value);
+        break;
+    case S_LEVEL:
+        ab_log_level_from_name (json_string_value (value), field);
+        break;
     }
-    return 0;
 }
 
 static int
@@ -118,11 +128,21 @@ s_check_value (int key, json_t *value, const char *file, ab_pos_t pos,
     const char *name = s_keys[key].name;
     switch (s_keys[key].type) {
     case S_STRING:
+    case S_PATH:
         if (json_is_string (value))
             return 0;
         ab_diag_add (diag, file, pos.line, pos.column, "%s must be a string",
                      name);
         return -1;
+    case S_LEVEL: {
+        ab_log_level_t level;
+        if (json_is_string (value) &&
+            ab_log_level_from_name (json_string_value (value), &level) == 0)
+            return 0;
+        ab_diag_add (diag, file, pos.line, pos.column,
+                     "%s must be error, warning, info or debug", name);
+        return -1;
+    }
     case S_BOOL:
         if (json_is_boolean (value))
             return 0;
@@ -176,9 +196,10 @@ s_load_config (s_options_t *options, const char *file, ab_diag_t *diag)
             ab_diag_add (diag, file, pos.line, pos.column, "unknown key '%s'",
                          key);
             rc = -1;
-        } else if (s_check_value ((int)i, value, file, pos, diag) ||
-                   s_apply_key (options, key, value, file, pos, diag))
+        } else if (s_check_value ((int)i, value, file, pos, diag))
             rc = -1;
+        else
+            s_apply_key (options, (int)i, value, file);
     }
     ab_yaml_destroy (&yaml);
     return rc;

@@ -236,6 +236,12 @@ START_TEST (test_refusals)
     char *durable = h_fixture ("durable-topology.yaml");
     const char *unknown[] = {"--config", bad_key, NULL};
     s_expect_refusal (unknown, "bad-key.yaml:2:1: unknown key 'heartbeat'");
+    char *bad_values = h_fixture ("bad-values.yaml");
+    const char *values[] = {"--config", bad_values, NULL};
+    s_expect_refusal (values, "bad-values.yaml:4:10: durable must be true or "
+                              "false");
+    s_expect_refusal (values, "bad-values.yaml:2:12: log_level must be");
+    free (bad_values);
     const char *no_dir[] = {"--topology", durable, NULL};
     s_expect_refusal (no_dir, "needs a data_dir");
     char *dir = zsys_sprintf ("/tmp/check-agentbusd-%d/data", (int)getpid ());
