@@ -186,7 +186,7 @@ static const s_scenario_t s_scenarios[] = {
      .consumers = 1,
      .copies = 1,
      .producers = 16,
-     .sync = "sync: batch\nsync_ms: 10"},
+     .sync = "sync: {batch_ms: 10}"},
     {.name = "nats", .kind = S_NATS},
 };
 
