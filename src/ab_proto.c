@@ -347,12 +347,23 @@ ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
                const json_t *header, zmq_msg_t *body, size_t body_count,
                size_t *copied_p)
 {
-    assert (socket && routing_id);
-    assert (command < AB_CMD_COUNT_);
-    assert (s_commands[command].payload == (body_count > 0));
     char *text = header ? json_dumps (header, JSON_COMPACT) : strdup ("{}");
     if (!text)
         return AB_ENOMEM;
+    int rc = ab_proto_send_text (socket, routing_id, command, text,
+                                 strlen (text), body, body_count, copied_p);
+    free (text);
+    return rc;
+}
+
+int
+ab_proto_send_text (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
+                    const char *header, size_t header_size, zmq_msg_t *body,
+                    size_t body_count, size_t *copied_p)
+{
+    assert (socket && routing_id && header);
+    assert (command < AB_CMD_COUNT_);
+    assert (s_commands[command].payload == (body_count > 0));
     /* Only the routing-id frame can fail on a ROUTER_MANDATORY socket:
        once it is accepted, libzmq takes the rest of the message whole. */
     int flags = ZMQ_SNDMORE | ZMQ_DONTWAIT;
@@ -364,12 +375,177 @@ ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
     if (rc == 0)
         rc = s_send_text (socket, name, strlen (name), flags);
     if (rc == 0)
-        rc = s_send_text (socket, text, strlen (text),
+        rc = s_send_text (socket, header, header_size,
                           body_count ? flags : ZMQ_DONTWAIT);
     for (size_t i = 0; rc == 0 && i < body_count; i++)
         rc = s_send_shared (socket, &body[i],
                             i + 1 < body_count ? flags : ZMQ_DONTWAIT,
                             i > 0 ? copied_p : NULL);
-    free (text);
     return rc;
+}
+
+/* ---------------------------------------------------------------------
+   ab_jsonw_t: a growing buffer; `failed` makes every later write a
+   no-op, so callers check once, at ab_jsonw_text. */
+
+struct _ab_jsonw_t {
+    char *data;      /* the text so far, NUL-terminated; owned */
+    size_t size;     /* bytes of text (without the NUL) */
+    size_t capacity; /* bytes allocated for data */
+    bool failed;     /* a write ran out of memory: the text is void */
+};
+
+ab_jsonw_t *
+ab_jsonw_new (void)
+{
+    ab_jsonw_t *self = calloc (1, sizeof *self);
+    if (self)
+        ab_jsonw_reset (self);
+    return self;
+}
+
+void
+ab_jsonw_destroy (ab_jsonw_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->data);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+/* Makes room for `more` bytes and the NUL. */
+static bool
+s_jsonw_room (ab_jsonw_t *self, size_t more)
+{
+    if (self->failed)
+        return false;
+    if (self->size + more + 1 <= self->capacity)
+        return true;
+    size_t capacity = self->capacity ? self->capacity : 256;
+    while (capacity < self->size + more + 1)
+        capacity *= 2;
+    char *data = realloc (self->data, capacity);
+    if (!data) {
+        self->failed = true;
+        return false;
+    }
+    self->data = data;
+    self->capacity = capacity;
+    return true;
+}
+
+static void
+s_jsonw_put (ab_jsonw_t *self, const char *text, size_t length)
+{
+    if (!s_jsonw_room (self, length))
+        return;
+    memcpy (self->data + self->size, text, length);
+    self->size += length;
+    self->data[self->size] = '\0';
+}
+
+void
+ab_jsonw_reset (ab_jsonw_t *self)
+{
+    self->size = 0;
+    self->failed = false;
+    s_jsonw_put (self, "{", 1);
+}
+
+/* Writes `"text"` with the escapes RFC 8259 requires: quote, backslash
+   and the control characters. Other bytes (UTF-8) go through as they
+   are, as json_dumps writes them. */
+static void
+s_jsonw_quoted (ab_jsonw_t *self, const char *text, size_t length)
+{
+    static const char digits[] = "0123456789abcdef";
+    /* at worst every byte becomes \u00XX */
+    if (!s_jsonw_room (self, 6 * length + 2))
+        return;
+    char *out = self->data + self->size;
+    *out++ = '"';
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '"' || c == '\\') {
+            *out++ = '\\';
+            *out++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy (out, "\\u00", 4);
+            out[4] = digits[c >> 4];
+            out[5] = digits[c & 0xf];
+            out += 6;
+        } else
+            *out++ = (char)c;
+    }
+    *out++ = '"';
+    *out = '\0';
+    self->size = (size_t)(out - self->data);
+}
+
+/* Writes `,"key":` (no comma for the first member). */
+static void
+s_jsonw_key (ab_jsonw_t *self, const char *key)
+{
+    if (self->size > 1)
+        s_jsonw_put (self, ",", 1);
+    s_jsonw_quoted (self, key, strlen (key));
+    s_jsonw_put (self, ":", 1);
+}
+
+void
+ab_jsonw_string (ab_jsonw_t *self, const char *key, const char *value)
+{
+    s_jsonw_key (self, key);
+    s_jsonw_quoted (self, value, strlen (value));
+}
+
+void
+ab_jsonw_int (ab_jsonw_t *self, const char *key, long long value)
+{
+    char text[24];
+    int length = snprintf (text, sizeof text, "%lld", value);
+    s_jsonw_key (self, key);
+    s_jsonw_put (self, text, (size_t)length);
+}
+
+void
+ab_jsonw_bool (ab_jsonw_t *self, const char *key, bool value)
+{
+    s_jsonw_key (self, key);
+    s_jsonw_put (self, value ? "true" : "false", value ? 4 : 5);
+}
+
+void
+ab_jsonw_value (ab_jsonw_t *self, const char *key, const json_t *value)
+{
+    if (json_is_string (value)) {
+        s_jsonw_key (self, key);
+        s_jsonw_quoted (self, json_string_value (value),
+                        json_string_length (value));
+    } else if (json_is_integer (value))
+        ab_jsonw_int (self, key, (long long)json_integer_value (value));
+    else if (json_is_boolean (value))
+        ab_jsonw_bool (self, key, json_is_true (value));
+    else {
+        char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text) {
+            self->failed = true;
+            return;
+        }
+        s_jsonw_key (self, key);
+        s_jsonw_put (self, text, strlen (text));
+        free (text);
+    }
+}
+
+const char *
+ab_jsonw_text (ab_jsonw_t *self, size_t *size_p)
+{
+    s_jsonw_put (self, "}", 1);
+    if (self->failed)
+        return NULL;
+    *size_p = self->size;
+    return self->data;
 }

@@ -115,6 +115,36 @@ int ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
                    const json_t *header, zmq_msg_t *body, size_t body_count,
                    size_t *copied_p);
 
+/* Sends like ab_proto_send, with the header already written as compact
+   JSON text (`header_size` bytes). */
+int ab_proto_send_text (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
+                        const char *header, size_t header_size, zmq_msg_t *body,
+                        size_t body_count, size_t *copied_p);
+
+/* A header written straight as JSON text into a buffer that is kept from
+   one message to the next: the hot answers (OK, DELIVER, REPLY) skip
+   building a json_t and dumping it. Keys are the caller's literals and
+   are not escaped; string values are. Out of memory is remembered and
+   reported by ab_jsonw_text. */
+typedef struct _ab_jsonw_t ab_jsonw_t;
+
+ab_jsonw_t *ab_jsonw_new (void);
+void ab_jsonw_destroy (ab_jsonw_t **self_p);
+
+/* Starts a new object, forgetting the previous text. */
+void ab_jsonw_reset (ab_jsonw_t *self);
+
+/* Adds "key": value. ab_jsonw_value writes strings, integers, booleans
+   and null itself and leaves other values to jansson. */
+void ab_jsonw_string (ab_jsonw_t *self, const char *key, const char *value);
+void ab_jsonw_int (ab_jsonw_t *self, const char *key, long long value);
+void ab_jsonw_bool (ab_jsonw_t *self, const char *key, bool value);
+void ab_jsonw_value (ab_jsonw_t *self, const char *key, const json_t *value);
+
+/* Closes the object; returns its text (NUL-terminated, valid until the
+   next reset) with its length in *size_p, or NULL when out of memory. */
+const char *ab_jsonw_text (ab_jsonw_t *self, size_t *size_p);
+
 /* Frees an array of frames as returned by ab_proto_take_body: closes each
    frame, frees the array; accepts NULL. */
 void ab_frames_free (zmq_msg_t *frames, size_t count);

@@ -159,6 +159,54 @@ START_TEST (test_send_recv_zero_copy)
 }
 END_TEST
 
+START_TEST (test_header_writer)
+{
+    ab_jsonw_t *header = ab_jsonw_new ();
+    ck_assert_ptr_nonnull (header);
+    /* twice: the buffer is reused and the second text stands alone */
+    for (int round = 0; round < 2; round++) {
+        ab_jsonw_reset (header);
+        const char tricky[] = "q\"b\\s/\n\t\x01\x1f caf\xc3\xa9";
+        ab_jsonw_string (header, "s", tricky);
+        ab_jsonw_int (header, "i", -9007199254740993LL);
+        ab_jsonw_bool (header, "t", true);
+        ab_jsonw_bool (header, "f", false);
+        json_t *nul = json_stringn ("a\0b", 3);
+        ab_jsonw_value (header, "n", nul);
+        json_t *nested = json_pack ("{s:[i,s]}", "k", 1, "x\"");
+        ab_jsonw_value (header, "o", nested);
+        ab_jsonw_value (header, "z", json_null ());
+        size_t size = 0;
+        const char *text = ab_jsonw_text (header, &size);
+        ck_assert_ptr_nonnull (text);
+        ck_assert_uint_eq (size, strlen (text));
+        json_error_t error;
+        json_t *parsed = json_loadb (text, size, JSON_ALLOW_NUL, &error);
+        ck_assert_msg (parsed != NULL, "%s: %s", text, error.text);
+        ck_assert_str_eq (json_string_value (json_object_get (parsed, "s")),
+                          tricky);
+        ck_assert_int_eq (json_integer_value (json_object_get (parsed, "i")),
+                          -9007199254740993LL);
+        ck_assert (json_is_true (json_object_get (parsed, "t")));
+        ck_assert (json_is_false (json_object_get (parsed, "f")));
+        ck_assert (json_equal (json_object_get (parsed, "n"), nul));
+        ck_assert (json_equal (json_object_get (parsed, "o"), nested));
+        ck_assert (json_is_null (json_object_get (parsed, "z")));
+        ck_assert_uint_eq (json_object_size (parsed), 7);
+        json_decref (parsed);
+        json_decref (nul);
+        json_decref (nested);
+    }
+    ab_jsonw_reset (header);
+    size_t size = 0;
+    ck_assert_str_eq (ab_jsonw_text (header, &size), "{}");
+    ck_assert_uint_eq (size, 2);
+    ab_jsonw_destroy (&header);
+    ck_assert_ptr_null (header);
+    ab_jsonw_destroy (&header);
+}
+END_TEST
+
 START_TEST (test_names)
 {
     ck_assert_str_eq (ab_cmd_name (AB_CMD_HELLO), "HELLO");
@@ -178,6 +226,7 @@ main (void)
     tcase_add_test (tcase, test_too_large_keeps_header);
     tcase_add_test (tcase, test_send_recv_zero_copy);
     tcase_add_test (tcase, test_names);
+    tcase_add_test (tcase, test_header_writer);
     suite_add_tcase (suite, tcase);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
