@@ -754,7 +754,7 @@ s_copy_make (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
     s_copy_t *copy = calloc (1, sizeof *copy);
     assert (copy);
     copy->id = id;
-    snprintf (copy->id_text, sizeof copy->id_text, "%" PRIu64, copy->id);
+    ab_decimal_u64 (copy->id_text, copy->id);
     copy->message = message;
     message->refs++;
     copy->queue = queue;
@@ -1294,10 +1294,9 @@ s_held_copy (ab_broker_t *self, s_instance_t *inst, const json_t *header)
     const json_t *msg = json_object_get (header, "msg");
     char text[32];
     if (json_is_integer (msg))
-        snprintf (text, sizeof text, "%" JSON_INTEGER_FORMAT,
-                  json_integer_value (msg));
+        ab_decimal_i64 (text, (int64_t)json_integer_value (msg));
     else if (json_is_string (msg) && json_string_length (msg) < sizeof text)
-        snprintf (text, sizeof text, "%s", json_string_value (msg));
+        memcpy (text, json_string_value (msg), json_string_length (msg) + 1);
     else
         return NULL;
     s_copy_t *copy = zhashx_lookup (self->copies, text);

@@ -207,6 +207,30 @@ START_TEST (test_header_writer)
 }
 END_TEST
 
+START_TEST (test_decimal)
+{
+    char text[AB_DECIMAL_SIZE];
+    const struct {
+        int64_t value;
+        const char *expected;
+    } signed_cases[] = {{0, "0"},
+                        {7, "7"},
+                        {-1, "-1"},
+                        {1234567890, "1234567890"},
+                        {INT64_MAX, "9223372036854775807"},
+                        {INT64_MIN, "-9223372036854775808"}};
+    for (size_t i = 0; i < sizeof signed_cases / sizeof signed_cases[0]; i++) {
+        size_t length = ab_decimal_i64 (text, signed_cases[i].value);
+        ck_assert_str_eq (text, signed_cases[i].expected);
+        ck_assert_uint_eq (length, strlen (signed_cases[i].expected));
+    }
+    ck_assert_uint_eq (ab_decimal_u64 (text, UINT64_MAX), 20);
+    ck_assert_str_eq (text, "18446744073709551615");
+    ck_assert_uint_eq (ab_decimal_u64 (text, 10), 2);
+    ck_assert_str_eq (text, "10");
+}
+END_TEST
+
 START_TEST (test_names)
 {
     ck_assert_str_eq (ab_cmd_name (AB_CMD_HELLO), "HELLO");
@@ -227,6 +251,7 @@ main (void)
     tcase_add_test (tcase, test_send_recv_zero_copy);
     tcase_add_test (tcase, test_names);
     tcase_add_test (tcase, test_header_writer);
+    tcase_add_test (tcase, test_decimal);
     suite_add_tcase (suite, tcase);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
