@@ -1621,11 +1621,19 @@ s_message_new (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     return message;
 }
 
-/* Writes the message to its store. Returns 0 or an ab_err_t. */
+/* Writes the message to its store, with its header as received (valid
+   JSON: it was parsed; no NUL byte, which JSON text cannot hold outside
+   an escape). Returns 0 or an ab_err_t. */
 static int
-s_message_store (s_message_t *message, s_pub_t *pub)
+s_message_store (s_message_t *message, s_pub_t *pub, ab_proto_t *proto)
 {
-    char *header = json_dumps (pub->header, JSON_COMPACT);
+    size_t size = 0;
+    const char *text = ab_proto_header_text (proto, &size);
+    char *header = malloc (size + 1);
+    if (header) {
+        memcpy (header, text, size);
+        header[size] = '\0';
+    }
     ab_message_t record = {.id = message->id,
                            .type = message->type,
                            .version = message->version,
@@ -1694,7 +1702,7 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     message->refs = 1; /* held while copies are made */
     int rc = ab_store_next_id (self->ids, &message->id);
     if (rc == 0)
-        rc = s_message_store (message, pub);
+        rc = s_message_store (message, pub, proto);
     if (rc) {
         s_pub_refused (self, pub, message, NULL, 0, rc);
         return;

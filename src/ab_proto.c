@@ -53,6 +53,7 @@ static const s_command_t s_commands[AB_CMD_COUNT_] = {
 struct _ab_proto_t {
     ab_cmd_t command;  /* the command word */
     json_t *header;    /* frame 2, always an object; owned */
+    zmq_msg_t text;    /* frame 2 as received (empty when not parsed) */
     size_t size;       /* bytes of all frames as received */
     zmq_msg_t *body;   /* frames 3..: payload, attachments; owned */
     size_t body_count; /* entries in body */
@@ -139,6 +140,8 @@ s_check_table (zmq_msg_t *frames, size_t count, ab_direction_t direction,
        huge one is taken as {} (the answer is too_large anyway) */
     bool skip = peek_header && zmq_msg_size (&frames[2]) > S_MAX_HEADER_PEEK;
     self->header = skip ? json_object () : s_parse_header (&frames[2]);
+    if (!skip)
+        zmq_msg_move (&self->text, &frames[2]);
     if (!self->header) {
         snprintf (reason, reason_size, "%s: header is not a JSON object", name);
         return AB_EPROTO;
@@ -171,6 +174,8 @@ ab_proto_parse (zmq_msg_t *frames, size_t count, ab_direction_t direction,
     bool too_big = max_bytes && size > max_bytes;
 
     ab_proto_t *self = calloc (1, sizeof *self);
+    if (self)
+        zmq_msg_init (&self->text);
     int rc = self ? 0 : AB_ENOMEM;
     if (rc == 0)
         rc = s_check_table (frames, count, direction, too_big, self, reason,
@@ -255,6 +260,7 @@ ab_proto_destroy (ab_proto_t **self_p)
     if (!self)
         return;
     json_decref (self->header);
+    zmq_msg_close (&self->text);
     ab_frames_free (self->body, self->body_count);
     free (self);
     *self_p = NULL;
@@ -270,6 +276,13 @@ json_t *
 ab_proto_header (const ab_proto_t *self)
 {
     return self->header;
+}
+
+const char *
+ab_proto_header_text (ab_proto_t *self, size_t *size_p)
+{
+    *size_p = zmq_msg_size (&self->text);
+    return zmq_msg_data (&self->text);
 }
 
 size_t

@@ -90,6 +90,11 @@ ab_cmd_t ab_proto_command (const ab_proto_t *self);
 /* The header object (borrowed; never NULL). */
 json_t *ab_proto_header (const ab_proto_t *self);
 
+/* The header frame as received: JSON text of *size_p bytes, not
+   NUL-terminated (borrowed). Empty for an oversize message whose header
+   was not parsed. */
+const char *ab_proto_header_text (ab_proto_t *self, size_t *size_p);
+
 /* Bytes of every frame after the routing id, as received. */
 size_t ab_proto_size (const ab_proto_t *self);
 

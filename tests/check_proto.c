@@ -40,6 +40,10 @@ START_TEST (test_frame_table)
     ck_assert_uint_eq (ab_proto_body_count (msg), 2);
     ck_assert_uint_eq (zmq_msg_size (&ab_proto_body (msg)[1]), 4);
     ck_assert_uint_eq (ab_proto_size (msg), 5 + 3 + 12 + 2 + 4);
+    size_t text_size = 0;
+    const char *text = ab_proto_header_text (msg, &text_size);
+    ck_assert_uint_eq (text_size, 12);
+    ck_assert (memcmp (text, "{\"type\":\"t\"}", 12) == 0);
     ab_proto_destroy (&msg);
     ck_assert_ptr_null (msg);
 
