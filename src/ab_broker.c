@@ -325,6 +325,7 @@ struct _ab_broker_t {
     zhashx_t *sessions;        /* routing id hex → s_instance_t * */
     zhashx_t *copies;          /* id text → s_copy_t * (live copies) */
     zlistx_t *dirty;           /* s_agent_t * to dispatch this turn */
+    ab_jsonw_t *out;           /* header of the answer being sent, reused */
     bool terminated;           /* $TERM received */
     size_t counters[C_COUNT_]; /* see s_counter_names */
     size_t rejects[R_COUNT_];  /* REJECTs sent, by code */
@@ -527,7 +528,8 @@ s_generation_reap (ab_broker_t *self, s_generation_t *gen)
 typedef struct {
     zmq_msg_t routing_id; /* addressee (a copy) */
     ab_cmd_t command;     /* what */
-    json_t *header;       /* header (owned) */
+    char *header;         /* header as JSON text (owned) */
+    size_t header_size;   /* bytes of header */
     zmq_msg_t *body;      /* frames 3... (copies, owned) or NULL */
     size_t body_count;    /* entries in body */
     char *deliver_to;     /* DELIVER: the instance's key, else NULL */
@@ -541,7 +543,7 @@ s_held_destroy (void **item)
 {
     s_held_t *held = *item;
     zmq_msg_close (&held->routing_id);
-    json_decref (held->header);
+    free (held->header);
     ab_frames_free (held->body, held->body_count);
     free (held->deliver_to);
     free (held);
@@ -549,20 +551,24 @@ s_held_destroy (void **item)
 }
 
 static int s_send_now (ab_broker_t *self, zmq_msg_t *routing_id,
-                       ab_cmd_t command, json_t *header, zmq_msg_t *body,
-                       size_t body_count);
+                       ab_cmd_t command, const char *header, size_t header_size,
+                       zmq_msg_t *body, size_t body_count);
 
-/* Holds a send in the outbox (body frames borrowed, header taken). */
+/* Holds a send in the outbox (header copied, body frames shared). */
 static s_held_t *
 s_hold (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
-        json_t *header, zmq_msg_t *body, size_t body_count)
+        const char *header, size_t header_size, zmq_msg_t *body,
+        size_t body_count)
 {
     s_held_t *held = calloc (1, sizeof *held);
     assert (held);
     zmq_msg_init (&held->routing_id);
     zmq_msg_copy (&held->routing_id, routing_id);
     held->command = command;
-    held->header = header;
+    held->header = malloc (header_size + 1);
+    assert (held->header);
+    memcpy (held->header, header, header_size + 1);
+    held->header_size = header_size;
     if (body_count) {
         held->body = calloc (body_count, sizeof (zmq_msg_t));
         assert (held->body);
@@ -576,26 +582,63 @@ s_hold (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
     return held;
 }
 
-/* Sends now, or holds while a disk store's batch is open. */
+/* Sends now, or holds while a disk store's batch is open. `header` is
+   JSON text (NUL-terminated). */
 static int
 s_send (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
-        json_t *header, zmq_msg_t *body, size_t body_count)
+        const char *header, size_t header_size, zmq_msg_t *body,
+        size_t body_count)
 {
     if (self->disk && ab_store_in_batch (self->disk)) {
-        s_hold (self, routing_id, command, header, body, body_count);
+        s_hold (self, routing_id, command, header, header_size, body,
+                body_count);
         return 0;
     }
-    return s_send_now (self, routing_id, command, header, body, body_count);
+    return s_send_now (self, routing_id, command, header, header_size, body,
+                       body_count);
+}
+
+/* s_send with a json_t header (taken; NULL = {}): for the answers off
+   the hot path, which are easier to build with json_pack. */
+static int
+s_send_json (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
+             json_t *header, zmq_msg_t *body, size_t body_count)
+{
+    char *text = header ? json_dumps (header, JSON_COMPACT) : strdup ("{}");
+    json_decref (header);
+    if (!text) {
+        self->counters[C_SEND_FAILURES]++;
+        return AB_ENOMEM;
+    }
+    int rc = s_send (self, routing_id, command, text, strlen (text), body,
+                     body_count);
+    free (text);
+    return rc;
+}
+
+/* s_send of the header written in self->out. */
+static int
+s_send_out (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
+            zmq_msg_t *body, size_t body_count)
+{
+    size_t size = 0;
+    const char *text = ab_jsonw_text (self->out, &size);
+    if (!text) {
+        self->counters[C_SEND_FAILURES]++;
+        return AB_ENOMEM;
+    }
+    return s_send (self, routing_id, command, text, size, body, body_count);
 }
 
 static int
 s_send_now (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
-            json_t *header, zmq_msg_t *body, size_t body_count)
+            const char *header, size_t header_size, zmq_msg_t *body,
+            size_t body_count)
 {
     size_t copied = 0;
-    int rc = ab_proto_send (zsock_resolve (self->router), routing_id, command,
-                            header, body, body_count, &copied);
-    json_decref (header);
+    int rc =
+        ab_proto_send_text (zsock_resolve (self->router), routing_id, command,
+                            header, header_size, body, body_count, &copied);
     if (rc) {
         self->counters[C_SEND_FAILURES]++;
         ab_log_printf (self->log, AB_LOG_DEBUG, "%s not sent: %s",
@@ -624,10 +667,10 @@ s_error (ab_broker_t *self, zmq_msg_t *routing_id, s_error_t code,
     self->errors[code]++;
     ab_log_printf (self->log, AB_LOG_DEBUG, "ERROR %s: %s", s_error_names[code],
                    message);
-    s_send (self, routing_id, AB_CMD_ERROR,
-            json_pack ("{s:s, s:s}", "code", s_error_names[code], "message",
-                       message),
-            NULL, 0);
+    s_send_json (self, routing_id, AB_CMD_ERROR,
+                 json_pack ("{s:s, s:s}", "code", s_error_names[code],
+                            "message", message),
+                 NULL, 0);
 }
 
 /* A REJECT echoing `echo_key` (id or msg) = `echo` (may be NULL), with
@@ -656,7 +699,7 @@ s_reject (ab_broker_t *self, zmq_msg_t *routing_id, const char *echo_key,
         json_object_set (header, echo_key, echo);
     if (errors)
         json_object_set_new (header, "errors", errors);
-    s_send (self, routing_id, AB_CMD_REJECT, header, NULL, 0);
+    s_send_json (self, routing_id, AB_CMD_REJECT, header, NULL, 0);
 }
 
 /* ---------------------------------------------------------------------
@@ -711,7 +754,7 @@ s_copy_make (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
     s_copy_t *copy = calloc (1, sizeof *copy);
     assert (copy);
     copy->id = id;
-    snprintf (copy->id_text, sizeof copy->id_text, "%" PRIu64, copy->id);
+    ab_decimal_u64 (copy->id_text, copy->id);
     copy->message = message;
     message->refs++;
     copy->queue = queue;
@@ -834,14 +877,15 @@ s_pick_instance (s_agent_t *agent, const char *avoid)
     return inst;
 }
 
+/* The header of a dead-letter delivery: rare, so built as a json_t
+   (copy->dead merged in, as it may name any key). */
 static json_t *
-s_deliver_header (s_copy_t *copy)
+s_dead_deliver_header (s_copy_t *copy)
 {
     s_message_t *message = copy->message;
     json_t *header = json_pack (
         "{s:s, s:s, s:i, s:s, s:i, s:b}", "msg", copy->id_text, "type",
-        copy->dead ? S_DEAD_LETTER_TYPE : message->type, "version",
-        copy->dead ? 1 : message->version, "from", message->from, "attempt",
+        S_DEAD_LETTER_TYPE, "version", 1, "from", message->from, "attempt",
         copy->attempts, "request", copy->request != NULL);
     if (message->producer_id)
         json_object_set (header, "id", message->producer_id);
@@ -850,9 +894,38 @@ s_deliver_header (s_copy_t *copy)
     if (message->traceparent)
         json_object_set_new (header, "traceparent",
                              json_string (message->traceparent));
-    if (copy->dead)
-        json_object_update (header, copy->dead);
+    json_object_update (header, copy->dead);
     return header;
+}
+
+/* Writes the DELIVER header of `copy` into self->out. */
+static void
+s_deliver_header (ab_broker_t *self, s_copy_t *copy)
+{
+    s_message_t *message = copy->message;
+    ab_jsonw_t *out = self->out;
+    ab_jsonw_reset (out);
+    if (copy->dead) {
+        json_t *header = s_dead_deliver_header (copy);
+        const char *key;
+        json_t *value;
+        json_object_foreach (header, key, value)
+            ab_jsonw_value (out, key, value);
+        json_decref (header);
+        return;
+    }
+    ab_jsonw_string (out, "msg", copy->id_text);
+    ab_jsonw_string (out, "type", message->type);
+    ab_jsonw_int (out, "version", message->version);
+    ab_jsonw_string (out, "from", message->from);
+    ab_jsonw_int (out, "attempt", copy->attempts);
+    ab_jsonw_bool (out, "request", copy->request != NULL);
+    if (message->producer_id)
+        ab_jsonw_value (out, "id", message->producer_id);
+    if (message->has_seq)
+        ab_jsonw_int (out, "seq", message->seq);
+    if (message->traceparent)
+        ab_jsonw_string (out, "traceparent", message->traceparent);
 }
 
 static void s_instance_gone (ab_broker_t *self, s_instance_t *inst,
@@ -894,16 +967,19 @@ s_deliver (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst)
         count = stored->frame_count;
     }
     copy->attempts++;
-    int rc = 0;
-    if (self->disk && ab_store_in_batch (self->disk)) {
+    s_deliver_header (self, copy);
+    size_t size = 0;
+    const char *header = ab_jsonw_text (self->out, &size);
+    int rc = header ? 0 : AB_ENOMEM;
+    if (rc == 0 && self->disk && ab_store_in_batch (self->disk)) {
         s_held_t *held = s_hold (self, &inst->routing_id, AB_CMD_DELIVER,
-                                 s_deliver_header (copy), body, count);
+                                 header, size, body, count);
         held->deliver_to = strdup (inst->key);
         held->fresh =
             message->store == self->disk && message->batch == self->batch;
-    } else
-        rc = s_send_now (self, &inst->routing_id, AB_CMD_DELIVER,
-                         s_deliver_header (copy), body, count);
+    } else if (rc == 0)
+        rc = s_send_now (self, &inst->routing_id, AB_CMD_DELIVER, header, size,
+                         body, count);
     ab_message_destroy (&stored);
     if (rc) {
         copy->attempts--;
@@ -1218,10 +1294,9 @@ s_held_copy (ab_broker_t *self, s_instance_t *inst, const json_t *header)
     const json_t *msg = json_object_get (header, "msg");
     char text[32];
     if (json_is_integer (msg))
-        snprintf (text, sizeof text, "%" JSON_INTEGER_FORMAT,
-                  json_integer_value (msg));
+        ab_decimal_i64 (text, (int64_t)json_integer_value (msg));
     else if (json_is_string (msg) && json_string_length (msg) < sizeof text)
-        snprintf (text, sizeof text, "%s", json_string_value (msg));
+        memcpy (text, json_string_value (msg), json_string_length (msg) + 1);
     else
         return NULL;
     s_copy_t *copy = zhashx_lookup (self->copies, text);
@@ -1546,11 +1621,19 @@ s_message_new (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     return message;
 }
 
-/* Writes the message to its store. Returns 0 or an ab_err_t. */
+/* Writes the message to its store, with its header as received (valid
+   JSON: it was parsed; no NUL byte, which JSON text cannot hold outside
+   an escape). Returns 0 or an ab_err_t. */
 static int
-s_message_store (s_message_t *message, s_pub_t *pub)
+s_message_store (s_message_t *message, s_pub_t *pub, ab_proto_t *proto)
 {
-    char *header = json_dumps (pub->header, JSON_COMPACT);
+    size_t size = 0;
+    const char *text = ab_proto_header_text (proto, &size);
+    char *header = malloc (size + 1);
+    if (header) {
+        memcpy (header, text, size);
+        header[size] = '\0';
+    }
     ab_message_t record = {.id = message->id,
                            .type = message->type,
                            .version = message->version,
@@ -1619,7 +1702,7 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     message->refs = 1; /* held while copies are made */
     int rc = ab_store_next_id (self->ids, &message->id);
     if (rc == 0)
-        rc = s_message_store (message, pub);
+        rc = s_message_store (message, pub, proto);
     if (rc) {
         s_pub_refused (self, pub, message, NULL, 0, rc);
         return;
@@ -1660,14 +1743,19 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     self->counters[pub->request ? C_REQUESTS : C_PUBLISHED]++;
     if (pub->request)
         return;
-    json_t *ok = json_pack ("{s:I}", "routed", (json_int_t)pub->target_count);
+    ab_jsonw_reset (self->out);
+    ab_jsonw_int (self->out, "routed", (long long)pub->target_count);
     if (pub->echo)
-        json_object_set (ok, "id", pub->echo);
-    if (self->disk && ab_store_in_batch (self->disk))
-        s_hold (self, &pub->inst->routing_id, AB_CMD_OK, ok, NULL, 0)->fresh =
-            durable;
+        ab_jsonw_value (self->out, "id", pub->echo);
+    size_t size = 0;
+    const char *ok = ab_jsonw_text (self->out, &size);
+    if (ok && self->disk && ab_store_in_batch (self->disk))
+        s_hold (self, &pub->inst->routing_id, AB_CMD_OK, ok, size, NULL, 0)
+            ->fresh = durable;
+    else if (ok)
+        s_send (self, &pub->inst->routing_id, AB_CMD_OK, ok, size, NULL, 0);
     else
-        s_send (self, &pub->inst->routing_id, AB_CMD_OK, ok, NULL, 0);
+        self->counters[C_SEND_FAILURES]++;
 }
 
 static void
@@ -1710,13 +1798,15 @@ s_forward_reply (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst,
                        copy->id_text);
         return;
     }
-    json_t *header = json_pack ("{s:s, s:i, s:s, s:b}", "type",
-                                request->reply_type, "version", version, "from",
-                                inst->agent->name, "partial", partial);
+    ab_jsonw_reset (self->out);
+    ab_jsonw_string (self->out, "type", request->reply_type);
+    ab_jsonw_int (self->out, "version", version);
+    ab_jsonw_string (self->out, "from", inst->agent->name);
+    ab_jsonw_bool (self->out, "partial", partial);
     if (request->id)
-        json_object_set (header, "id", request->id);
-    if (s_send (self, &request->requester, AB_CMD_REPLY, header,
-                ab_proto_body (proto), ab_proto_body_count (proto)))
+        ab_jsonw_value (self->out, "id", request->id);
+    if (s_send_out (self, &request->requester, AB_CMD_REPLY,
+                    ab_proto_body (proto), ab_proto_body_count (proto)))
         self->counters[C_REPLIES_DROPPED]++;
     else
         self->counters[C_REPLIES]++;
@@ -1756,8 +1846,9 @@ s_on_rep (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
         return; /* the request stays open */
     }
     bool partial = json_is_true (json_object_get (header, "partial"));
-    s_send (self, &inst->routing_id, AB_CMD_OK, json_pack ("{s:O}", "msg", msg),
-            NULL, 0);
+    ab_jsonw_reset (self->out);
+    ab_jsonw_value (self->out, "msg", msg);
+    s_send_out (self, &inst->routing_id, AB_CMD_OK, NULL, 0);
     s_forward_reply (self, copy, inst, version, partial, proto);
     if (partial) {
         ab_timer_reschedule (self->timers, copy->timer,
@@ -1827,7 +1918,7 @@ static void
 s_on_ping (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
 {
     (void)proto;
-    s_send (self, &inst->routing_id, AB_CMD_PONG, NULL, NULL, 0);
+    s_send_json (self, &inst->routing_id, AB_CMD_PONG, NULL, NULL, 0);
 }
 
 static void
@@ -1911,11 +2002,11 @@ s_on_hello (ab_broker_t *self, zmq_msg_t *routing_id, const char *key,
     self->counters[C_HELLOS]++;
     ab_log_printf (self->log, AB_LOG_INFO, "instance %s of %s said HELLO",
                    inst->name ? inst->name : key, agent);
-    s_send (self, routing_id, AB_CMD_WELCOME,
-            json_pack ("{s:s, s:I, s:s}", "agent", agent, "heartbeat_ms",
-                       (json_int_t)self->heartbeat_ms, "topology",
-                       ab_topology_id (self->gen->topology)),
-            NULL, 0);
+    s_send_json (self, routing_id, AB_CMD_WELCOME,
+                 json_pack ("{s:s, s:I, s:s}", "agent", agent, "heartbeat_ms",
+                            (json_int_t)self->heartbeat_ms, "topology",
+                            ab_topology_id (self->gen->topology)),
+                 NULL, 0);
     s_mark (self, inst->agent);
 }
 
@@ -1933,15 +2024,19 @@ static s_handler_fn *const s_handlers[AB_CMD_COUNT_] = {
     [AB_CMD_PING] = s_on_ping,   [AB_CMD_BYE] = s_on_bye,
 };
 
-/* The session key of a routing id: its bytes in hex. */
+/* The session key of a routing id: its bytes in hex. Done by table, not
+   snprintf: it runs once for every message received. */
 static void
 s_session_key (zmq_msg_t *routing_id, char *key, size_t key_size)
 {
+    static const char digits[] = "0123456789abcdef";
     const unsigned char *bytes = zmq_msg_data (routing_id);
     size_t size = zmq_msg_size (routing_id);
     size_t i = 0;
-    for (; i < size && 2 * i + 2 < key_size; i++)
-        snprintf (key + 2 * i, 3, "%02x", bytes[i]);
+    for (; i < size && 2 * i + 2 < key_size; i++) {
+        key[2 * i] = digits[bytes[i] >> 4];
+        key[2 * i + 1] = digits[bytes[i] & 0xf];
+    }
     key[2 * i] = '\0';
 }
 
@@ -2199,14 +2294,16 @@ s_outbox_flush (ab_broker_t *self, int commit_rc)
                 json_pack ("{s:s, s:s+}", "code", s_reject_names[R_OVERLOADED],
                            "message", "store: the batch could not be written: ",
                            ab_strerror (commit_rc));
-            json_t *echo = json_object_get (held->header, "id");
+            json_t *ok = json_loadb (held->header, held->header_size, 0, NULL);
+            json_t *echo = json_object_get (ok, "id");
             if (echo)
                 json_object_set (header, "id", echo);
-            s_send_now (self, &held->routing_id, AB_CMD_REJECT, header, NULL,
-                        0);
+            json_decref (ok);
+            s_send_json (self, &held->routing_id, AB_CMD_REJECT, header, NULL,
+                         0);
         } else if (!lost &&
                    s_send_now (self, &held->routing_id, held->command,
-                               json_incref (held->header), held->body,
+                               held->header, held->header_size, held->body,
                                held->body_count) &&
                    held->deliver_to) {
             zlistx_add_end (self->vanished, held->deliver_to);
@@ -2967,6 +3064,7 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->sessions = zhashx_new ();
     self->copies = zhashx_new ();
     self->dirty = zlistx_new ();
+    self->out = ab_jsonw_new ();
     self->format_assert = config->format_assert;
     self->pipeline = s_pipeline_new (self, config, diag);
     /* the disk store first: whether durable edges load depends on it */
@@ -2976,8 +3074,9 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
         self->gen = s_generation_new (self, &topology, diag);
     if (!self->topology_path || !self->timers || !self->store ||
         !self->outbox || !self->vanished || !self->retired || !self->agents ||
-        !self->sessions || !self->copies || !self->dirty || !self->pipeline ||
-        !self->gen || (self->disk && s_recover (self, diag)) ||
+        !self->sessions || !self->copies || !self->dirty || !self->out ||
+        !self->pipeline || !self->gen ||
+        (self->disk && s_recover (self, diag)) ||
         s_bind (self, config->endpoint ? config->endpoint : AB_BROKER_ENDPOINT,
                 diag) ||
         (config->admin_endpoint &&
@@ -3023,6 +3122,7 @@ ab_broker_destroy (ab_broker_t **self_p)
     zhashx_destroy (&self->copies);
     zlistx_destroy (&self->retired);
     zlistx_destroy (&self->dirty);
+    ab_jsonw_destroy (&self->out);
     zlistx_destroy (&self->outbox);
     zlistx_destroy (&self->vanished);
     zstr_free (&self->admin_reply);

@@ -53,6 +53,7 @@ static const s_command_t s_commands[AB_CMD_COUNT_] = {
 struct _ab_proto_t {
     ab_cmd_t command;  /* the command word */
     json_t *header;    /* frame 2, always an object; owned */
+    zmq_msg_t text;    /* frame 2 as received (empty when not parsed) */
     size_t size;       /* bytes of all frames as received */
     zmq_msg_t *body;   /* frames 3..: payload, attachments; owned */
     size_t body_count; /* entries in body */
@@ -139,6 +140,8 @@ s_check_table (zmq_msg_t *frames, size_t count, ab_direction_t direction,
        huge one is taken as {} (the answer is too_large anyway) */
     bool skip = peek_header && zmq_msg_size (&frames[2]) > S_MAX_HEADER_PEEK;
     self->header = skip ? json_object () : s_parse_header (&frames[2]);
+    if (!skip)
+        zmq_msg_move (&self->text, &frames[2]);
     if (!self->header) {
         snprintf (reason, reason_size, "%s: header is not a JSON object", name);
         return AB_EPROTO;
@@ -171,6 +174,8 @@ ab_proto_parse (zmq_msg_t *frames, size_t count, ab_direction_t direction,
     bool too_big = max_bytes && size > max_bytes;
 
     ab_proto_t *self = calloc (1, sizeof *self);
+    if (self)
+        zmq_msg_init (&self->text);
     int rc = self ? 0 : AB_ENOMEM;
     if (rc == 0)
         rc = s_check_table (frames, count, direction, too_big, self, reason,
@@ -255,6 +260,7 @@ ab_proto_destroy (ab_proto_t **self_p)
     if (!self)
         return;
     json_decref (self->header);
+    zmq_msg_close (&self->text);
     ab_frames_free (self->body, self->body_count);
     free (self);
     *self_p = NULL;
@@ -270,6 +276,13 @@ json_t *
 ab_proto_header (const ab_proto_t *self)
 {
     return self->header;
+}
+
+const char *
+ab_proto_header_text (ab_proto_t *self, size_t *size_p)
+{
+    *size_p = zmq_msg_size (&self->text);
+    return zmq_msg_data (&self->text);
 }
 
 size_t
@@ -347,12 +360,23 @@ ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
                const json_t *header, zmq_msg_t *body, size_t body_count,
                size_t *copied_p)
 {
-    assert (socket && routing_id);
-    assert (command < AB_CMD_COUNT_);
-    assert (s_commands[command].payload == (body_count > 0));
     char *text = header ? json_dumps (header, JSON_COMPACT) : strdup ("{}");
     if (!text)
         return AB_ENOMEM;
+    int rc = ab_proto_send_text (socket, routing_id, command, text,
+                                 strlen (text), body, body_count, copied_p);
+    free (text);
+    return rc;
+}
+
+int
+ab_proto_send_text (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
+                    const char *header, size_t header_size, zmq_msg_t *body,
+                    size_t body_count, size_t *copied_p)
+{
+    assert (socket && routing_id && header);
+    assert (command < AB_CMD_COUNT_);
+    assert (s_commands[command].payload == (body_count > 0));
     /* Only the routing-id frame can fail on a ROUTER_MANDATORY socket:
        once it is accepted, libzmq takes the rest of the message whole. */
     int flags = ZMQ_SNDMORE | ZMQ_DONTWAIT;
@@ -364,12 +388,202 @@ ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
     if (rc == 0)
         rc = s_send_text (socket, name, strlen (name), flags);
     if (rc == 0)
-        rc = s_send_text (socket, text, strlen (text),
+        rc = s_send_text (socket, header, header_size,
                           body_count ? flags : ZMQ_DONTWAIT);
     for (size_t i = 0; rc == 0 && i < body_count; i++)
         rc = s_send_shared (socket, &body[i],
                             i + 1 < body_count ? flags : ZMQ_DONTWAIT,
                             i > 0 ? copied_p : NULL);
-    free (text);
     return rc;
+}
+
+/* ---------------------------------------------------------------------
+   ab_jsonw_t: a growing buffer; `failed` makes every later write a
+   no-op, so callers check once, at ab_jsonw_text. */
+
+struct _ab_jsonw_t {
+    char *data;      /* the text so far, NUL-terminated; owned */
+    size_t size;     /* bytes of text (without the NUL) */
+    size_t capacity; /* bytes allocated for data */
+    bool failed;     /* a write ran out of memory: the text is void */
+};
+
+ab_jsonw_t *
+ab_jsonw_new (void)
+{
+    ab_jsonw_t *self = calloc (1, sizeof *self);
+    if (self)
+        ab_jsonw_reset (self);
+    return self;
+}
+
+void
+ab_jsonw_destroy (ab_jsonw_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->data);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+/* Makes room for `more` bytes and the NUL. */
+static bool
+s_jsonw_room (ab_jsonw_t *self, size_t more)
+{
+    if (self->failed)
+        return false;
+    if (self->size + more + 1 <= self->capacity)
+        return true;
+    size_t capacity = self->capacity ? self->capacity : 256;
+    while (capacity < self->size + more + 1)
+        capacity *= 2;
+    char *data = realloc (self->data, capacity);
+    if (!data) {
+        self->failed = true;
+        return false;
+    }
+    self->data = data;
+    self->capacity = capacity;
+    return true;
+}
+
+static void
+s_jsonw_put (ab_jsonw_t *self, const char *text, size_t length)
+{
+    if (!s_jsonw_room (self, length))
+        return;
+    memcpy (self->data + self->size, text, length);
+    self->size += length;
+    self->data[self->size] = '\0';
+}
+
+void
+ab_jsonw_reset (ab_jsonw_t *self)
+{
+    self->size = 0;
+    self->failed = false;
+    s_jsonw_put (self, "{", 1);
+}
+
+/* Writes `"text"` with the escapes RFC 8259 requires: quote, backslash
+   and the control characters. Other bytes (UTF-8) go through as they
+   are, as json_dumps writes them. */
+static void
+s_jsonw_quoted (ab_jsonw_t *self, const char *text, size_t length)
+{
+    static const char digits[] = "0123456789abcdef";
+    /* at worst every byte becomes \u00XX */
+    if (!s_jsonw_room (self, 6 * length + 2))
+        return;
+    char *out = self->data + self->size;
+    *out++ = '"';
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '"' || c == '\\') {
+            *out++ = '\\';
+            *out++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy (out, "\\u00", 4);
+            out[4] = digits[c >> 4];
+            out[5] = digits[c & 0xf];
+            out += 6;
+        } else
+            *out++ = (char)c;
+    }
+    *out++ = '"';
+    *out = '\0';
+    self->size = (size_t)(out - self->data);
+}
+
+/* Writes `,"key":` (no comma for the first member). */
+static void
+s_jsonw_key (ab_jsonw_t *self, const char *key)
+{
+    if (self->size > 1)
+        s_jsonw_put (self, ",", 1);
+    s_jsonw_quoted (self, key, strlen (key));
+    s_jsonw_put (self, ":", 1);
+}
+
+void
+ab_jsonw_string (ab_jsonw_t *self, const char *key, const char *value)
+{
+    s_jsonw_key (self, key);
+    s_jsonw_quoted (self, value, strlen (value));
+}
+
+size_t
+ab_decimal_u64 (char *text, uint64_t value)
+{
+    char reversed[AB_DECIMAL_SIZE];
+    size_t length = 0;
+    do {
+        reversed[length++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    for (size_t i = 0; i < length; i++)
+        text[i] = reversed[length - 1 - i];
+    text[length] = '\0';
+    return length;
+}
+
+size_t
+ab_decimal_i64 (char *text, int64_t value)
+{
+    if (value >= 0)
+        return ab_decimal_u64 (text, (uint64_t)value);
+    text[0] = '-';
+    /* negated in unsigned arithmetic: INT64_MIN has no positive twin */
+    return 1 + ab_decimal_u64 (text + 1, 0 - (uint64_t)value);
+}
+
+void
+ab_jsonw_int (ab_jsonw_t *self, const char *key, long long value)
+{
+    char text[AB_DECIMAL_SIZE];
+    size_t length = ab_decimal_i64 (text, (int64_t)value);
+    s_jsonw_key (self, key);
+    s_jsonw_put (self, text, length);
+}
+
+void
+ab_jsonw_bool (ab_jsonw_t *self, const char *key, bool value)
+{
+    s_jsonw_key (self, key);
+    s_jsonw_put (self, value ? "true" : "false", value ? 4 : 5);
+}
+
+void
+ab_jsonw_value (ab_jsonw_t *self, const char *key, const json_t *value)
+{
+    if (json_is_string (value)) {
+        s_jsonw_key (self, key);
+        s_jsonw_quoted (self, json_string_value (value),
+                        json_string_length (value));
+    } else if (json_is_integer (value))
+        ab_jsonw_int (self, key, (long long)json_integer_value (value));
+    else if (json_is_boolean (value))
+        ab_jsonw_bool (self, key, json_is_true (value));
+    else {
+        char *text = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text) {
+            self->failed = true;
+            return;
+        }
+        s_jsonw_key (self, key);
+        s_jsonw_put (self, text, strlen (text));
+        free (text);
+    }
+}
+
+const char *
+ab_jsonw_text (ab_jsonw_t *self, size_t *size_p)
+{
+    s_jsonw_put (self, "}", 1);
+    if (self->failed)
+        return NULL;
+    *size_p = self->size;
+    return self->data;
 }

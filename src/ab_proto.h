@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <zmq.h>
 
 /* Every command word, agent→broker first. The order is the table order
@@ -89,6 +90,11 @@ ab_cmd_t ab_proto_command (const ab_proto_t *self);
 /* The header object (borrowed; never NULL). */
 json_t *ab_proto_header (const ab_proto_t *self);
 
+/* The header frame as received: JSON text of *size_p bytes, not
+   NUL-terminated (borrowed). Empty for an oversize message whose header
+   was not parsed. */
+const char *ab_proto_header_text (ab_proto_t *self, size_t *size_p);
+
 /* Bytes of every frame after the routing id, as received. */
 size_t ab_proto_size (const ab_proto_t *self);
 
@@ -114,6 +120,45 @@ void ab_proto_take_body (ab_proto_t *self, zmq_msg_t **body_p, size_t *count_p);
 int ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
                    const json_t *header, zmq_msg_t *body, size_t body_count,
                    size_t *copied_p);
+
+/* Sends like ab_proto_send, with the header already written as compact
+   JSON text (`header_size` bytes). */
+int ab_proto_send_text (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
+                        const char *header, size_t header_size, zmq_msg_t *body,
+                        size_t body_count, size_t *copied_p);
+
+/* A header written straight as JSON text into a buffer that is kept from
+   one message to the next: the hot answers (OK, DELIVER, REPLY) skip
+   building a json_t and dumping it. Keys are the caller's literals and
+   are not escaped; string values are. Out of memory is remembered and
+   reported by ab_jsonw_text. */
+typedef struct _ab_jsonw_t ab_jsonw_t;
+
+ab_jsonw_t *ab_jsonw_new (void);
+void ab_jsonw_destroy (ab_jsonw_t **self_p);
+
+/* Starts a new object, forgetting the previous text. */
+void ab_jsonw_reset (ab_jsonw_t *self);
+
+/* Adds "key": value. ab_jsonw_value writes strings, integers, booleans
+   and null itself and leaves other values to jansson. */
+void ab_jsonw_string (ab_jsonw_t *self, const char *key, const char *value);
+void ab_jsonw_int (ab_jsonw_t *self, const char *key, long long value);
+void ab_jsonw_bool (ab_jsonw_t *self, const char *key, bool value);
+void ab_jsonw_value (ab_jsonw_t *self, const char *key, const json_t *value);
+
+/* Closes the object; returns its text (NUL-terminated, valid until the
+   next reset) with its length in *size_p, or NULL when out of memory. */
+const char *ab_jsonw_text (ab_jsonw_t *self, size_t *size_p);
+
+/* Bytes ab_decimal_u64 and ab_decimal_i64 may write, with the NUL. */
+#define AB_DECIMAL_SIZE 21
+
+/* Write `value` in decimal, NUL-terminated, into `text` (at least
+   AB_DECIMAL_SIZE bytes); return the length. Without printf: ids and
+   integers of every message go through here. */
+size_t ab_decimal_u64 (char *text, uint64_t value);
+size_t ab_decimal_i64 (char *text, int64_t value);
 
 /* Frees an array of frames as returned by ab_proto_take_body: closes each
    frame, frees the array; accepts NULL. */

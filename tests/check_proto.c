@@ -40,6 +40,10 @@ START_TEST (test_frame_table)
     ck_assert_uint_eq (ab_proto_body_count (msg), 2);
     ck_assert_uint_eq (zmq_msg_size (&ab_proto_body (msg)[1]), 4);
     ck_assert_uint_eq (ab_proto_size (msg), 5 + 3 + 12 + 2 + 4);
+    size_t text_size = 0;
+    const char *text = ab_proto_header_text (msg, &text_size);
+    ck_assert_uint_eq (text_size, 12);
+    ck_assert (memcmp (text, "{\"type\":\"t\"}", 12) == 0);
     ab_proto_destroy (&msg);
     ck_assert_ptr_null (msg);
 
@@ -159,6 +163,78 @@ START_TEST (test_send_recv_zero_copy)
 }
 END_TEST
 
+START_TEST (test_header_writer)
+{
+    ab_jsonw_t *header = ab_jsonw_new ();
+    ck_assert_ptr_nonnull (header);
+    /* twice: the buffer is reused and the second text stands alone */
+    for (int round = 0; round < 2; round++) {
+        ab_jsonw_reset (header);
+        const char tricky[] = "q\"b\\s/\n\t\x01\x1f caf\xc3\xa9";
+        ab_jsonw_string (header, "s", tricky);
+        ab_jsonw_int (header, "i", -9007199254740993LL);
+        ab_jsonw_bool (header, "t", true);
+        ab_jsonw_bool (header, "f", false);
+        json_t *nul = json_stringn ("a\0b", 3);
+        ab_jsonw_value (header, "n", nul);
+        json_t *nested = json_pack ("{s:[i,s]}", "k", 1, "x\"");
+        ab_jsonw_value (header, "o", nested);
+        ab_jsonw_value (header, "z", json_null ());
+        size_t size = 0;
+        const char *text = ab_jsonw_text (header, &size);
+        ck_assert_ptr_nonnull (text);
+        ck_assert_uint_eq (size, strlen (text));
+        json_error_t error;
+        json_t *parsed = json_loadb (text, size, JSON_ALLOW_NUL, &error);
+        ck_assert_msg (parsed != NULL, "%s: %s", text, error.text);
+        ck_assert_str_eq (json_string_value (json_object_get (parsed, "s")),
+                          tricky);
+        ck_assert_int_eq (json_integer_value (json_object_get (parsed, "i")),
+                          -9007199254740993LL);
+        ck_assert (json_is_true (json_object_get (parsed, "t")));
+        ck_assert (json_is_false (json_object_get (parsed, "f")));
+        ck_assert (json_equal (json_object_get (parsed, "n"), nul));
+        ck_assert (json_equal (json_object_get (parsed, "o"), nested));
+        ck_assert (json_is_null (json_object_get (parsed, "z")));
+        ck_assert_uint_eq (json_object_size (parsed), 7);
+        json_decref (parsed);
+        json_decref (nul);
+        json_decref (nested);
+    }
+    ab_jsonw_reset (header);
+    size_t size = 0;
+    ck_assert_str_eq (ab_jsonw_text (header, &size), "{}");
+    ck_assert_uint_eq (size, 2);
+    ab_jsonw_destroy (&header);
+    ck_assert_ptr_null (header);
+    ab_jsonw_destroy (&header);
+}
+END_TEST
+
+START_TEST (test_decimal)
+{
+    char text[AB_DECIMAL_SIZE];
+    const struct {
+        int64_t value;
+        const char *expected;
+    } signed_cases[] = {{0, "0"},
+                        {7, "7"},
+                        {-1, "-1"},
+                        {1234567890, "1234567890"},
+                        {INT64_MAX, "9223372036854775807"},
+                        {INT64_MIN, "-9223372036854775808"}};
+    for (size_t i = 0; i < sizeof signed_cases / sizeof signed_cases[0]; i++) {
+        size_t length = ab_decimal_i64 (text, signed_cases[i].value);
+        ck_assert_str_eq (text, signed_cases[i].expected);
+        ck_assert_uint_eq (length, strlen (signed_cases[i].expected));
+    }
+    ck_assert_uint_eq (ab_decimal_u64 (text, UINT64_MAX), 20);
+    ck_assert_str_eq (text, "18446744073709551615");
+    ck_assert_uint_eq (ab_decimal_u64 (text, 10), 2);
+    ck_assert_str_eq (text, "10");
+}
+END_TEST
+
 START_TEST (test_names)
 {
     ck_assert_str_eq (ab_cmd_name (AB_CMD_HELLO), "HELLO");
@@ -178,6 +254,8 @@ main (void)
     tcase_add_test (tcase, test_too_large_keeps_header);
     tcase_add_test (tcase, test_send_recv_zero_copy);
     tcase_add_test (tcase, test_names);
+    tcase_add_test (tcase, test_header_writer);
+    tcase_add_test (tcase, test_decimal);
     suite_add_tcase (suite, tcase);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
