@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "agentbus.h"
+#include "ab_check.h"
 
 #define MAX_ATTACH 16
 #define WAIT_MS 3000
@@ -956,9 +957,5 @@ main (void)
     tcase_add_test (tcase, test_heartbeat_and_dead_broker);
     tcase_add_test (tcase, test_poll_for_event_loops);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agentbus.h"
+#include "ab_check.h"
 
 extern char **environ;
 
@@ -279,9 +280,5 @@ main (void)
     tcase_add_test (tcase, test_request_reply);
     tcase_add_test (tcase, test_broker_restart);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker_harness.h"
+#include "ab_check.h"
 
 extern char **environ;
 
@@ -284,9 +285,5 @@ main (void)
     tcase_add_test (tcase, test_config_file);
     tcase_add_test (tcase, test_refusals);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

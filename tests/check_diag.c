@@ -5,6 +5,7 @@
 
 #include "agentbus.h"
 #include "ab_diag.h"
+#include "ab_check.h"
 
 START_TEST (test_text_shapes)
 {
@@ -54,9 +55,5 @@ main (void)
     tcase_add_test (tcase, test_text_shapes);
     tcase_add_test (tcase, test_many_and_clear_and_null);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agentbus.h"
+#include "ab_check.h"
 
 START_TEST (test_strerror_every_code)
 {
@@ -79,9 +80,5 @@ main (void)
     tcase_add_test (tcase, test_dtype_names_round_trip);
     tcase_add_test (tcase, test_tensor_nbytes);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

@@ -7,6 +7,7 @@
 
 #include "agentbus.h"
 #include "ab_filter.h"
+#include "ab_check.h"
 
 /* A message view over a payload parsed from `text`. */
 typedef struct {
@@ -496,9 +497,5 @@ main (void)
     tcase_add_test (plugins, test_bad_abi_and_missing_plugin);
     tcase_add_test (plugins, test_library_without_symbols);
     suite_add_tcase (suite, plugins);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

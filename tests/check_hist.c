@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ab_hist.h"
+#include "ab_check.h"
 
 START_TEST (test_empty)
 {
@@ -89,9 +90,5 @@ main (void)
     tcase_add_test (tc, test_percentiles_of_uniform);
     tcase_add_test (tc, test_merge);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

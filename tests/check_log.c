@@ -6,6 +6,7 @@
 
 #include "agentbus.h"
 #include "ab_log.h"
+#include "ab_check.h"
 
 static char *s_buffer;
 static size_t s_size;
@@ -73,9 +74,5 @@ main (void)
     tcase_add_test (tcase, test_long_line_is_truncated_with_newline);
     tcase_add_test (tcase, test_null_log_and_level_names);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

@@ -7,6 +7,7 @@
 
 #include "agentbus.h"
 #include "ab_proto.h"
+#include "ab_check.h"
 
 /* Builds `count` frames from C strings into `frames`. */
 static void
@@ -257,9 +258,5 @@ main (void)
     tcase_add_test (tcase, test_header_writer);
     tcase_add_test (tcase, test_decimal);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

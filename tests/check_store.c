@@ -19,6 +19,7 @@ s_store_open (size_t bytes_limit)
 }
 
 #include "store_behaviour.h"
+#include "ab_check.h"
 
 START_TEST (test_attachments_are_not_copied)
 {
@@ -161,9 +162,5 @@ main (void)
     tcase_add_test (tc, test_names);
     tcase_add_test (tc, test_custom_ops_checked_by_wrappers);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

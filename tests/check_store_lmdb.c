@@ -54,6 +54,7 @@ s_store_open (size_t bytes_limit)
 }
 
 #include "store_behaviour.h"
+#include "ab_check.h"
 
 static int
 s_remove_entry (const char *path, const struct stat *stat, int flag,
@@ -658,9 +659,5 @@ main (void)
     tcase_add_test (tc, test_crash_mid_batch);
     tcase_add_test (tc, test_crash_killed_anywhere);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

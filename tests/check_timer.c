@@ -7,6 +7,7 @@
 
 #include "agentbus.h"
 #include "ab_timer.h"
+#include "ab_check.h"
 
 /* Pops everything due at `now`, writing the kinds into out[]. */
 static size_t
@@ -241,9 +242,5 @@ main (void)
     tcase_add_test (tc, test_timeout_saturates);
     tcase_add_test (tc, test_random_ops_match_model);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return ab_check_run (suite);
 }

@@ -13,6 +13,7 @@
 
 #include "agentbus.h"
 #include "ab_topology.h"
+#include "ab_check.h"
 
 /* The names of `folder`'s *.yaml files, sorted, NULL-terminated. */
 static char **
@@ -349,14 +350,8 @@ END_TEST
 int
 main (void)
 {
-    const char *srcdir = getenv ("AB_SRCDIR");
-    char path[4096];
-    snprintf (path, sizeof path, "%s/tests/fixtures/topology",
-              srcdir ? srcdir : ".");
-    if (chdir (path) != 0) {
-        perror (path);
+    if (ab_check_chdir_fixtures ("topology") != 0)
         return 1;
-    }
     Suite *suite = suite_create ("topology");
     TCase *tcase = tcase_create ("core");
     tcase_add_test (tcase, test_good_table);
@@ -371,9 +366,5 @@ main (void)
     tcase_add_test (tcase, test_missing_file);
     tcase_add_test (tcase, test_long_chain_and_ring);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed == 0 ? 0 : 1;
+    return ab_check_run (suite);
 }

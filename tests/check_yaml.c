@@ -11,6 +11,7 @@
 
 #include "agentbus.h"
 #include "ab_yaml.h"
+#include "ab_check.h"
 
 /* Loads a fixture that must load cleanly. */
 static ab_yaml_t *
@@ -368,14 +369,8 @@ END_TEST
 int
 main (void)
 {
-    const char *srcdir = getenv ("AB_SRCDIR");
-    char path[4096];
-    snprintf (path, sizeof path, "%s/tests/fixtures/yaml",
-              srcdir ? srcdir : ".");
-    if (chdir (path) != 0) {
-        perror (path);
+    if (ab_check_chdir_fixtures ("yaml") != 0)
         return 1;
-    }
     Suite *suite = suite_create ("yaml");
     TCase *tcase = tcase_create ("core");
     tcase_add_test (tcase, test_norway);
@@ -394,9 +389,5 @@ main (void)
     tcase_add_test (tcase, test_load_string_keys_and_nul);
     tcase_add_test (tcase, test_missing_file);
     suite_add_tcase (suite, tcase);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed == 0 ? 0 : 1;
+    return ab_check_run (suite);
 }
