@@ -34,8 +34,8 @@ ab_check_chdir_fixtures (const char *area)
 {
     const char *srcdir = getenv ("AB_SRCDIR");
     char path[4096];
-    snprintf (path, sizeof path, "%s/tests/fixtures/%s",
-              srcdir ? srcdir : ".", area);
+    snprintf (path, sizeof path, "%s/tests/fixtures/%s", srcdir ? srcdir : ".",
+              area);
     if (chdir (path) != 0) {
         perror (path);
         return -1;
