@@ -127,6 +127,37 @@ int ab_proto_send_text (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
                         const char *header, size_t header_size, zmq_msg_t *body,
                         size_t body_count, size_t *copied_p);
 
+/* Messages built now and sent later, in order: the broker answers a
+   whole batch of commands at once, so libzmq's I/O thread is woken once
+   per batch and writes many messages per system call instead of one.
+   Frames are built when a message is added (body frames shared, never
+   copied); ab_outq_send hands them to the socket. */
+typedef struct _ab_outq_t ab_outq_t;
+
+/* Called by ab_outq_send for a message the socket refused: `routing_id`
+   is its first frame, `rc` an AB_E* code. */
+typedef void (ab_outq_failed_fn) (void *arg, zmq_msg_t *routing_id,
+                                  ab_cmd_t command, int rc);
+
+ab_outq_t *ab_outq_new (void);
+void ab_outq_destroy (ab_outq_t **self_p);
+
+/* Adds a message as ab_proto_send_text would send it. `*copied_p` is
+   increased by attachment bytes that could not be shared. Returns 0 or
+   AB_ENOMEM (nothing added). */
+int ab_outq_add (ab_outq_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
+                 const char *header, size_t header_size, zmq_msg_t *body,
+                 size_t body_count, size_t *copied_p);
+
+/* Messages waiting. */
+size_t ab_outq_size (const ab_outq_t *self);
+
+/* Sends every waiting message on `socket` (a ROUTER), in order, and
+   empties the queue; `failed` (may be NULL) hears of each one refused.
+   Returns the number refused. */
+size_t ab_outq_send (ab_outq_t *self, void *socket, ab_outq_failed_fn *failed,
+                     void *arg);
+
 /* A header written straight as JSON text into a buffer that is kept from
    one message to the next: the hot answers (OK, DELIVER, REPLY) skip
    building a json_t and dumping it. Keys are the caller's literals and
