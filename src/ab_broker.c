@@ -71,6 +71,7 @@
 #include "ab_broker.h"
 #include "ab_filter.h"
 #include "ab_proto.h"
+#include "ab_jsonscan.h"
 #include "ab_schema.h"
 #include "ab_store.h"
 #include "ab_store_lmdb.h"
@@ -316,6 +317,7 @@ struct _ab_broker_t {
     uint64_t batch;            /* loop turns so far: the current batch */
     zlistx_t *outbox;          /* s_held_t *: sends waiting for commit */
     zlistx_t *vanished;        /* keys of instances a held DELIVER missed */
+    ab_outq_t *outq;           /* this turn's answers, sent at its end */
     zsock_t *admin;            /* admin REP socket, or NULL */
     char *admin_reply;         /* admin answer, sent after the commit */
     ab_pipeline_t *pipeline;   /* configured filter stages */
@@ -630,15 +632,16 @@ s_send_out (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
     return s_send (self, routing_id, command, text, size, body, body_count);
 }
 
+/* Queues the message for the end of the turn (s_wire_flush). A peer
+   that is gone is found then: see s_wire_failed. */
 static int
 s_send_now (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
             const char *header, size_t header_size, zmq_msg_t *body,
             size_t body_count)
 {
     size_t copied = 0;
-    int rc =
-        ab_proto_send_text (zsock_resolve (self->router), routing_id, command,
-                            header, header_size, body, body_count, &copied);
+    int rc = ab_outq_add (self->outq, routing_id, command, header,
+                          header_size, body, body_count, &copied);
     if (rc) {
         self->counters[C_SEND_FAILURES]++;
         ab_log_printf (self->log, AB_LOG_DEBUG, "%s not sent: %s",
@@ -649,6 +652,37 @@ s_send_now (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
         self->counters[C_ATTACHMENT_BYTES] += zmq_msg_size (&body[i]);
     self->counters[C_ATTACHMENT_BYTES_COPIED] += copied;
     return 0;
+}
+
+static void s_session_key (zmq_msg_t *routing_id, char *key,
+                           size_t key_size);
+
+/* A queued message the socket refused: its peer is gone. A DELIVER's
+   instance is forgotten at the start of the next turn, its copies
+   requeued, as s_dispatch would have done at once. */
+static void
+s_wire_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, int rc)
+{
+    ab_broker_t *self = arg;
+    self->counters[C_SEND_FAILURES]++;
+    ab_log_printf (self->log, AB_LOG_DEBUG, "%s not sent: %s",
+                   ab_cmd_name (command), ab_strerror (rc));
+    if (command != AB_CMD_DELIVER)
+        return;
+    char key[520];
+    s_session_key (routing_id, key, sizeof key);
+    char *copy = strdup (key);
+    if (copy)
+        zlistx_add_end (self->vanished, copy);
+}
+
+/* Lets the turn's answers go, in the order they were made. */
+static void
+s_wire_flush (ab_broker_t *self)
+{
+    if (ab_outq_size (self->outq))
+        ab_outq_send (self->outq, zsock_resolve (self->router), s_wire_failed,
+                      self);
 }
 
 static void s_error (ab_broker_t *self, zmq_msg_t *routing_id, s_error_t code,
@@ -1331,13 +1365,30 @@ typedef struct {
    a reason and, for `invalid`, *errors_p. */
 static int
 s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
-                 json_t **payload_p, char *why, size_t why_size,
-                 json_t **errors_p)
+                 bool need_tree, json_t **payload_p, char *why,
+                 size_t why_size, json_t **errors_p)
 {
+    const char *text = zmq_msg_data (&body[0]);
+    size_t size = zmq_msg_size (&body[0]);
+    /* jansson skips a NUL byte after a number; RFC 8259 does not */
+    const char *nul = memchr (text, 0, size);
+    if (nul) {
+        snprintf (why, why_size, "payload is not JSON: a NUL byte at %zu",
+                  (size_t)(nul - text));
+        return R_MALFORMED;
+    }
+    /* Nothing will read the tree: that the text is JSON is all there is
+       to check (ab_jsonscan.h). Without attachments and without a
+       "frame" key there is no tensor reference to check either. A text
+       the scanner refuses goes on to jansson for its own message. */
+    ab_jsonscan_t scan;
+    if (!need_tree && count == 1 && ab_schema_accepts_all (schema) &&
+        ab_jsonscan_check (text, size, &scan) == 0 && !scan.frame_key) {
+        *payload_p = NULL;
+        return -1;
+    }
     json_error_t error;
-    json_t *payload =
-        json_loadb (zmq_msg_data (&body[0]), zmq_msg_size (&body[0]),
-                    JSON_DECODE_ANY, &error);
+    json_t *payload = json_loadb (text, size, JSON_DECODE_ANY, &error);
     if (!payload) {
         snprintf (why, why_size, "payload is not JSON: %s", error.text);
         return R_MALFORMED;
@@ -1396,7 +1447,9 @@ s_pub_validate (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
         return -1;
     }
     int code = s_check_payload (schema, ab_proto_body (proto),
-                                ab_proto_body_count (proto), &pub->payload,
+                                ab_proto_body_count (proto),
+                                ab_pipeline_size (self->pipeline) > 0,
+                                &pub->payload,
                                 pub->why, sizeof pub->why, &pub->errors);
     pub->code = code < 0 ? R_INVALID : (s_reject_t)code;
     return code < 0 ? 0 : -1;
@@ -1472,6 +1525,23 @@ s_pub_filter (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     return rc;
 }
 
+/* The payload's tree, for the edge stages, when validation did without
+   it (s_check_payload). The text is known to be JSON. */
+static int
+s_pub_tree (s_pub_t *pub, ab_proto_t *proto)
+{
+    zmq_msg_t *body = ab_proto_body (proto);
+    json_error_t error;
+    pub->payload = json_loadb (zmq_msg_data (&body[0]), zmq_msg_size (&body[0]),
+                               JSON_DECODE_ANY, &error);
+    if (pub->payload)
+        return 0;
+    pub->code = R_MALFORMED;
+    snprintf (pub->why, sizeof pub->why, "payload is not JSON: %s",
+              error.text);
+    return -1;
+}
+
 /* Each target edge's own stages. Any reject rejects the whole PUB (all
    or nothing, as for overloaded); a rewrite applies to that edge's copy
    only. */
@@ -1482,6 +1552,8 @@ s_pub_edge_filters (s_pub_t *pub, ab_proto_t *proto)
         s_queue_t *queue = pub->targets[i];
         if (!queue->filters)
             continue;
+        if (!pub->payload && s_pub_tree (pub, proto))
+            return -1;
         ab_filter_result_t result = AB_FILTER_RESULT_INIT;
         int rc =
             s_run_pipeline (queue->filters, pub, proto, queue->key, &result);
@@ -1837,7 +1909,8 @@ s_on_rep (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
               version, type);
     if (schema)
         code = s_check_payload (schema, ab_proto_body (proto),
-                                ab_proto_body_count (proto), &payload, why,
+                                ab_proto_body_count (proto), false, &payload,
+                                why,
                                 sizeof why, &errors);
     json_decref (payload);
     if (code >= 0) {
@@ -2936,6 +3009,7 @@ ab_broker_actor (zsock_t *pipe, void *args)
         s_fire_timers (self);
         s_flush (self);
         s_commit (self);
+        s_wire_flush (self);
     }
     /* a clean drain: what was handed to libzmq still leaves (linger);
        nothing more is read */
@@ -3055,6 +3129,7 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->ids = self->store;
     self->outbox = zlistx_new ();
     self->vanished = zlistx_new ();
+    self->outq = ab_outq_new ();
     if (self->outbox && self->vanished) {
         zlistx_set_destructor (self->outbox, s_held_destroy);
         zlistx_set_destructor (self->vanished, (czmq_destructor *)zstr_free);
@@ -3073,7 +3148,7 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     if (topology)
         self->gen = s_generation_new (self, &topology, diag);
     if (!self->topology_path || !self->timers || !self->store ||
-        !self->outbox || !self->vanished || !self->retired || !self->agents ||
+        !self->outbox || !self->vanished || !self->outq || !self->retired || !self->agents ||
         !self->sessions || !self->copies || !self->dirty || !self->out ||
         !self->pipeline || !self->gen ||
         (self->disk && s_recover (self, diag)) ||
@@ -3125,6 +3200,7 @@ ab_broker_destroy (ab_broker_t **self_p)
     ab_jsonw_destroy (&self->out);
     zlistx_destroy (&self->outbox);
     zlistx_destroy (&self->vanished);
+    ab_outq_destroy (&self->outq);
     zstr_free (&self->admin_reply);
     zsock_destroy (&self->admin);
     ab_pipeline_destroy (&self->pipeline);

@@ -2247,6 +2247,13 @@ ab_schema_check_cycles (ab_cc_t *cc)
 /*  -------------------------------------------------------------------------
     Validation */
 
+bool
+ab_schema_accepts_all (const ab_schema_t *self)
+{
+    assert (self);
+    return self->boolean == 1 || (self->boolean < 0 && !self->keyword_count);
+}
+
 int
 ab_schema_validate (const ab_schema_t *self, const json_t *instance,
                     json_t **errors_p)

@@ -89,6 +89,11 @@ const ab_schema_t *ab_registry_lookup_id (const ab_registry_t *self,
 int ab_schema_validate (const ab_schema_t *self, const json_t *instance,
                         json_t **errors_p);
 
+/* True when the schema accepts every instance: `true`, or an object
+   with no keyword that checks anything (`{}`, annotations only). The
+   broker then only needs to know that a payload is JSON, not its tree. */
+bool ab_schema_accepts_all (const ab_schema_t *self);
+
 /* Protocol §8 `malformed` check, independent of any schema: every tensor
    reference object ({"dtype", "shape", "frame"}) in `payload` names an
    existing attachment whose length is product(shape) x itemsize(dtype),
