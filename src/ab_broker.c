@@ -61,7 +61,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +74,7 @@
 #include "ab_filter.h"
 #include "ab_proto.h"
 #include "ab_jsonscan.h"
+#include "ab_pool.h"
 #include "ab_schema.h"
 #include "ab_store.h"
 #include "ab_store_lmdb.h"
@@ -80,6 +83,9 @@
 
 /* Messages read from the socket per loop turn, so timers never starve. */
 #define S_BATCH 256
+/* PUBs in a batch below which s_check_ahead leaves them to the broker's
+   thread: waking the pool costs more than it saves */
+#define S_CHECK_AHEAD_MIN 8
 /* Extra bytes libzmq accepts per frame above max_message_bytes, so a
    message slightly too big still reaches us and gets `REJECT too_large`
    instead of a silent disconnect. */
@@ -120,6 +126,7 @@ typedef enum {
     C_RELOAD_FAILURES,
     C_ATTACHMENT_BYTES,
     C_ATTACHMENT_BYTES_COPIED,
+    C_CHECKED_AHEAD,
     C_COUNT_
 } s_counter_t;
 
@@ -147,6 +154,7 @@ static const char *s_counter_names[C_COUNT_] = {
     "reload_failures",
     "attachment_bytes",
     "attachment_bytes_copied",
+    "checked_ahead",
 };
 
 /* REJECT codes (protocol §3), counted by code. */
@@ -299,6 +307,10 @@ struct _s_generation_t {
     size_t pending;          /* copies not done in all its queues */
 };
 
+/* A command read in this turn, waiting to be handled (s_inbound_t is
+   defined with the PUB path). */
+typedef struct _s_inbound_t s_inbound_t;
+
 struct _ab_broker_t {
     char *endpoint;            /* bound endpoint (resolved) */
     char *topology_path;       /* for reloads */
@@ -318,6 +330,11 @@ struct _ab_broker_t {
     zlistx_t *outbox;          /* s_held_t *: sends waiting for commit */
     zlistx_t *vanished;        /* keys of instances a held DELIVER missed */
     ab_outq_t *outq;           /* this turn's answers, sent at its end */
+    s_inbound_t *inbound;      /* this turn's commands (S_BATCH) */
+    size_t *checking;          /* indexes of inbound PUBs being checked */
+    ab_pool_t *pool;           /* threads that check payloads */
+    s_inbound_t *current;      /* the command being handled */
+    bool pool_started;         /* the pool has this turn's checks */
     zsock_t *admin;            /* admin REP socket, or NULL */
     char *admin_reply;         /* admin answer, sent after the commit */
     ab_pipeline_t *pipeline;   /* configured filter stages */
@@ -1350,7 +1367,9 @@ typedef struct {
     bool request;        /* REQ */
     const char *type;    /* message type (borrowed from header) */
     int version;         /* resolved version */
-    json_t *payload;     /* parsed payload (owned) */
+    const ab_schema_t *schema; /* what the payload must match */
+    json_t *payload;     /* parsed payload (owned), or NULL when nothing
+                            needs the tree (s_check_payload) */
     s_queue_t **targets; /* queues it goes to (owned array) */
     size_t target_count; /* entries in targets */
     s_reject_t code;     /* why it was rejected */
@@ -1359,6 +1378,20 @@ typedef struct {
     char **rewrites;     /* per target: payload rewritten by the edge's
                             stages, or NULL (owned) */
 } s_pub_t;
+
+struct _s_inbound_t {
+    zmq_msg_t routing_id; /* the sender */
+    ab_proto_t *proto;    /* the command, or NULL when it broke the
+                             frame table */
+    int rc;               /* ab_proto_recv's answer */
+    char why[256];        /* and its reason */
+    bool checked;         /* a PUB or REQ resolved ahead: pub and check
+                             hold the outcome (and own payload, errors) */
+    bool pooled;          /* and its payload handed to the pool */
+    atomic_bool done;     /* pooled: the pool has checked it */
+    int check;            /* 0 valid, -1 rejected (pub.code, pub.why) */
+    s_pub_t pub;          /* the PUB so far */
+};
 
 /* Parses the payload and runs the §8 attachment check and the schema.
    Returns -1 when all passed (*payload_p set), else a REJECT code with
@@ -1417,8 +1450,10 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
     return -1;
 }
 
+/* The header's fields, then the type and version: what the payload will
+   be checked against. On the broker's thread (topology lookups). */
 static int
-s_pub_validate (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
+s_pub_resolve (ab_broker_t *self, s_pub_t *pub)
 {
     if (s_check_fields (pub->header, s_pub_fields,
                         sizeof s_pub_fields / sizeof s_pub_fields[0], pub->why,
@@ -1437,22 +1472,36 @@ s_pub_validate (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     pub->version =
         (int)s_int_field (pub->header, "version",
                           ab_topology_newest_version (topology, pub->type));
-    const ab_schema_t *schema =
-        ab_topology_schema (topology, pub->type, pub->version);
-    if (!schema) {
+    pub->schema = ab_topology_schema (topology, pub->type, pub->version);
+    if (!pub->schema) {
         pub->code = R_VERSION;
         snprintf (pub->why, sizeof pub->why,
                   "version %d of '%s' is not registered", pub->version,
                   pub->type);
         return -1;
     }
-    int code = s_check_payload (schema, ab_proto_body (proto),
-                                ab_proto_body_count (proto),
-                                ab_pipeline_size (self->pipeline) > 0,
-                                &pub->payload,
-                                pub->why, sizeof pub->why, &pub->errors);
+    return 0;
+}
+
+/* The payload against pub->schema: the costly part. It touches only
+   `pub` and the frames, so s_check_ahead runs it on the pool. */
+static int
+s_pub_check (s_pub_t *pub, ab_proto_t *proto, bool need_tree)
+{
+    int code = s_check_payload (pub->schema, ab_proto_body (proto),
+                                ab_proto_body_count (proto), need_tree,
+                                &pub->payload, pub->why, sizeof pub->why,
+                                &pub->errors);
     pub->code = code < 0 ? R_INVALID : (s_reject_t)code;
     return code < 0 ? 0 : -1;
+}
+
+static int
+s_pub_validate (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
+{
+    if (s_pub_resolve (self, pub))
+        return -1;
+    return s_pub_check (pub, proto, ab_pipeline_size (self->pipeline) > 0);
 }
 
 static s_reject_t
@@ -1830,16 +1879,35 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
         self->counters[C_SEND_FAILURES]++;
 }
 
+/* A PUB's start: what is known before it is validated. */
+static void
+s_pub_init (s_pub_t *pub, ab_proto_t *proto)
+{
+    *pub = (s_pub_t){.header = ab_proto_header (proto),
+                     .request = ab_proto_command (proto) == AB_CMD_REQ};
+    json_t *echo = json_object_get (pub->header, "id");
+    pub->echo = json_is_string (echo) ? echo : NULL;
+}
+
+static void s_wait_checked (ab_broker_t *self, s_inbound_t *in);
+
 static void
 s_on_publish (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
 {
-    s_pub_t pub = {.inst = inst,
-                   .header = ab_proto_header (proto),
-                   .request = ab_proto_command (proto) == AB_CMD_REQ};
-    json_t *echo = json_object_get (pub.header, "id");
-    pub.echo = json_is_string (echo) ? echo : NULL;
-    if (s_pub_validate (self, &pub, proto) == 0 &&
-        s_pub_filter (self, &pub, proto) == 0 &&
+    s_pub_t pub;
+    int valid;
+    s_inbound_t *in = self->current;
+    if (in && in->checked) { /* validated in s_check_ahead */
+        s_wait_checked (self, in);
+        pub = in->pub;
+        valid = in->check;
+        in->checked = false; /* pub's payload and errors are ours now */
+    } else {
+        s_pub_init (&pub, proto);
+        valid = s_pub_validate (self, &pub, proto);
+    }
+    pub.inst = inst;
+    if (valid == 0 && s_pub_filter (self, &pub, proto) == 0 &&
         s_pub_route (self, &pub) == 0 && s_pub_edge_filters (&pub, proto) == 0)
         s_pub_accept (self, &pub, proto);
     else {
@@ -2130,40 +2198,134 @@ s_on_too_large (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto,
               NULL, "%s", why);
 }
 
-/* Reads and handles one message. Returns false when none was waiting. */
+/* Reads one message into `in`. Returns false when none was waiting. */
 static bool
-s_on_socket (ab_broker_t *self)
+s_read (ab_broker_t *self, s_inbound_t *in)
 {
-    zmq_msg_t routing_id;
-    zmq_msg_init (&routing_id);
-    ab_proto_t *proto = NULL;
-    char why[256];
-    int rc = ab_proto_recv (zsock_resolve (self->router), &routing_id,
-                            self->max_message_bytes, &proto, why, sizeof why);
-    if (rc == AB_EIO) {
-        zmq_msg_close (&routing_id);
+    zmq_msg_init (&in->routing_id);
+    in->proto = NULL;
+    in->checked = in->pooled = false;
+    in->rc = ab_proto_recv (zsock_resolve (self->router), &in->routing_id,
+                            self->max_message_bytes, &in->proto, in->why,
+                            sizeof in->why);
+    if (in->rc == AB_EIO) {
+        zmq_msg_close (&in->routing_id);
         return false;
     }
     self->counters[C_RECEIVED]++;
+    return true;
+}
+
+/* One payload check of s_check_ahead, on any thread. */
+static void
+s_check_one (void *arg, size_t i)
+{
+    ab_broker_t *self = arg;
+    s_inbound_t *in = &self->inbound[self->checking[i]];
+    in->check = s_pub_check (&in->pub, in->proto,
+                             ab_pipeline_size (self->pipeline) > 0);
+    atomic_store_explicit (&in->done, true, memory_order_release);
+}
+
+/* Validates the turn's PUBs and REQs while the turn is handled: each is
+   resolved here (topology lookups) and its payload check handed to the
+   pool, lowest first; s_on_publish takes each outcome when it comes to
+   that PUB (s_wait_checked). What a PUB is checked against depends only
+   on the topology, which changes between turns, never within one; so
+   this answers exactly as checking each PUB in turn would. Batches with
+   too few PUBs to be worth waking the pool for are left alone. */
+static void
+s_check_ahead (ab_broker_t *self, size_t count)
+{
+    if (!ab_pool_threads (self->pool))
+        return;
+    size_t checking = 0;
+    for (size_t i = 0; i < count; i++) {
+        s_inbound_t *in = &self->inbound[i];
+        ab_cmd_t command = in->proto ? ab_proto_command (in->proto) : 0;
+        if (in->rc == 0 && in->proto &&
+            (command == AB_CMD_PUB || command == AB_CMD_REQ))
+            self->checking[checking++] = i;
+    }
+    if (checking < S_CHECK_AHEAD_MIN)
+        return;
+    size_t pooled = 0;
+    for (size_t i = 0; i < checking; i++) {
+        s_inbound_t *in = &self->inbound[self->checking[i]];
+        s_pub_init (&in->pub, in->proto);
+        in->checked = true;
+        in->check = s_pub_resolve (self, &in->pub);
+        if (in->check == 0) {
+            in->pooled = true;
+            atomic_store_explicit (&in->done, false, memory_order_relaxed);
+            self->checking[pooled++] = self->checking[i];
+        }
+    }
+    ab_pool_start (self->pool, s_check_one, self, pooled);
+    self->pool_started = true;
+    self->counters[C_CHECKED_AHEAD] += pooled;
+}
+
+/* Until `in`'s payload check is done: the broker's thread checks the
+   next PUBs itself rather than wait idle. */
+static void
+s_wait_checked (ab_broker_t *self, s_inbound_t *in)
+{
+    if (!in->pooled)
+        return;
+    while (!atomic_load_explicit (&in->done, memory_order_acquire))
+        if (!ab_pool_help (self->pool))
+            sched_yield (); /* a pool thread has it in hand */
+    in->pooled = false;
+}
+
+/* Handles one message read by s_read, and lets it go. */
+static void
+s_handle (ab_broker_t *self, s_inbound_t *in)
+{
     char key[520];
-    s_session_key (&routing_id, key, sizeof key);
+    s_session_key (&in->routing_id, key, sizeof key);
     s_instance_t *inst = zhashx_lookup (self->sessions, key);
     if (inst)
         inst->last_seen = s_now ();
+    ab_proto_t *proto = in->proto;
+    self->current = in;
     if (!proto)
-        s_error (self, &routing_id, E_PROTOCOL, "%s",
-                 rc == AB_ENOMEM ? "out of memory" : why);
-    else if (ab_proto_command (proto) == AB_CMD_HELLO && rc == 0)
-        s_on_hello (self, &routing_id, key, inst, proto);
+        s_error (self, &in->routing_id, E_PROTOCOL, "%s",
+                 in->rc == AB_ENOMEM ? "out of memory" : in->why);
+    else if (ab_proto_command (proto) == AB_CMD_HELLO && in->rc == 0)
+        s_on_hello (self, &in->routing_id, key, inst, proto);
     else if (!inst)
-        s_error (self, &routing_id, E_NOT_REGISTERED, "say HELLO first");
-    else if (rc == AB_ETOOBIG)
-        s_on_too_large (self, inst, proto, why);
+        s_error (self, &in->routing_id, E_NOT_REGISTERED, "say HELLO first");
+    else if (in->rc == AB_ETOOBIG)
+        s_on_too_large (self, inst, proto, in->why);
     else
         s_handlers[ab_proto_command (proto)](self, inst, proto);
-    ab_proto_destroy (&proto);
-    zmq_msg_close (&routing_id);
-    return true;
+    self->current = NULL;
+    if (in->checked) { /* checked ahead, never used: not registered */
+        s_wait_checked (self, in);
+        json_decref (in->pub.payload);
+        json_decref (in->pub.errors);
+        in->checked = false;
+    }
+    ab_proto_destroy (&in->proto);
+    zmq_msg_close (&in->routing_id);
+}
+
+/* Reads what is waiting (a batch at most), validates the PUBs among it
+   at once, then handles it all in order. */
+static void
+s_on_socket (ab_broker_t *self)
+{
+    size_t count = 0;
+    while (count < S_BATCH && s_read (self, &self->inbound[count]))
+        count++;
+    s_check_ahead (self, count);
+    for (size_t i = 0; i < count; i++)
+        s_handle (self, &self->inbound[i]);
+    if (self->pool_started) /* every check was taken; the round ends */
+        ab_pool_wait (self->pool);
+    self->pool_started = false;
 }
 
 /* ---------------------------------------------------------------------
@@ -3003,9 +3165,8 @@ ab_broker_actor (zsock_t *pipe, void *args)
             s_on_pipe (self, pipe);
         if (self->admin && (items[2].revents & ZMQ_POLLIN))
             s_on_admin (self);
-        for (int i = 0; i < S_BATCH && !self->terminated; i++)
-            if (!s_on_socket (self))
-                break;
+        if (!self->terminated)
+            s_on_socket (self);
         s_fire_timers (self);
         s_flush (self);
         s_commit (self);
@@ -3130,6 +3291,12 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->outbox = zlistx_new ();
     self->vanished = zlistx_new ();
     self->outq = ab_outq_new ();
+    self->inbound = calloc (S_BATCH, sizeof (s_inbound_t));
+    self->checking = calloc (S_BATCH, sizeof (size_t));
+    self->pool = ab_pool_new (
+        config->check_threads < 0   ? 0
+        : config->check_threads > 0 ? (size_t)config->check_threads
+                                    : ab_pool_default_threads (3));
     if (self->outbox && self->vanished) {
         zlistx_set_destructor (self->outbox, s_held_destroy);
         zlistx_set_destructor (self->vanished, (czmq_destructor *)zstr_free);
@@ -3148,7 +3315,8 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     if (topology)
         self->gen = s_generation_new (self, &topology, diag);
     if (!self->topology_path || !self->timers || !self->store ||
-        !self->outbox || !self->vanished || !self->outq || !self->retired || !self->agents ||
+        !self->outbox || !self->vanished || !self->outq || !self->inbound ||
+        !self->checking || !self->pool || !self->retired || !self->agents ||
         !self->sessions || !self->copies || !self->dirty || !self->out ||
         !self->pipeline || !self->gen ||
         (self->disk && s_recover (self, diag)) ||
@@ -3201,6 +3369,9 @@ ab_broker_destroy (ab_broker_t **self_p)
     zlistx_destroy (&self->outbox);
     zlistx_destroy (&self->vanished);
     ab_outq_destroy (&self->outq);
+    ab_pool_destroy (&self->pool);
+    free (self->inbound);
+    free (self->checking);
     zstr_free (&self->admin_reply);
     zsock_destroy (&self->admin);
     ab_pipeline_destroy (&self->pipeline);

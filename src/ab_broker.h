@@ -60,6 +60,9 @@ typedef struct {
                                    format_assert and is otherwise implied */
     const char *config_file;    /* where `filters` was written (messages) */
     ab_log_t *log;              /* where log lines go; NULL = nowhere */
+    int check_threads;          /* threads that validate payloads beside
+                                   the broker's own: 0 = one per further
+                                   CPU, at most 3; negative = none */
 } ab_broker_config_t;
 
 typedef struct _ab_broker_t ab_broker_t;

@@ -120,8 +120,19 @@ s_push (s_walk_t *walk, const char *key, size_t index)
 {
     size_t used = strlen (walk->path), room = sizeof walk->path - used;
     char *p = walk->path + used;
-    if (!key) {
-        snprintf (p, room, "/%zu", index);
+    if (!key) { /* by hand: payload arrays are walked on every PUB */
+        char digits[24];
+        size_t count = 0;
+        do {
+            digits[count++] = (char)('0' + index % 10);
+            index /= 10;
+        } while (index);
+        if (room > count + 1) {
+            *p++ = '/';
+            while (count)
+                *p++ = digits[--count];
+            *p = '\0';
+        }
         return used;
     }
     if (room < 2)

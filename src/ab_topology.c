@@ -976,12 +976,26 @@ s_route_destroy (void **item_p)
     }
 }
 
-/* The routes key of (agent, type); false when the type cannot be one. */
+/* The routes key of (agent, type): the agent's index in decimal, \1,
+   the type; false when the type cannot be one. Written by hand, not
+   with snprintf: every PUB looks its route up. */
 static bool
 s_route_key (char *buffer, size_t size, size_t agent, const char *type)
 {
-    int length = snprintf (buffer, size, "%zu\1%s", agent, type);
-    return length > 0 && (size_t)length < size;
+    char digits[24];
+    size_t count = 0;
+    do {
+        digits[count++] = (char)('0' + agent % 10);
+        agent /= 10;
+    } while (agent);
+    size_t type_length = strlen (type);
+    if (count + 1 + type_length + 1 > size)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        buffer[i] = digits[count - 1 - i];
+    buffer[count] = '\1';
+    memcpy (buffer + count + 1, type, type_length + 1);
+    return true;
 }
 
 #define S_ROUTE_KEY_SIZE (S_NAME_MAX + 32)

@@ -43,6 +43,7 @@ typedef struct {
     int64_t sync[2];           /* ab_store_sync_t and batch_ms */
     int64_t map_size;          /* LMDB map size; 0 = the default */
     int64_t memory_limit;      /* frame bytes per store; 0 = none */
+    int64_t check_threads;     /* payload-checking threads; -1 = auto */
     char *admin_endpoint;      /* admin socket, or NULL */
     json_t *filters;           /* the pipeline (owned) or NULL */
     ab_log_level_t log_level;  /* threshold */
@@ -83,6 +84,7 @@ static const struct {
     {"memory_limit", S_INT, offsetof (s_options_t, memory_limit), 0,
      (int64_t)1 << 40},
     {"admin_endpoint", S_STRING, offsetof (s_options_t, admin_endpoint), 0, 0},
+    {"check_threads", S_INT, offsetof (s_options_t, check_threads), 0, 64},
 };
 
 /* The words of `sync:`, by ab_store_sync_t (batch is written as
@@ -443,6 +445,8 @@ s_run (s_options_t *options, int signals, ab_log_t *log, ab_diag_t *diag)
                                  .sync_ms = (int)options->sync[1],
                                  .map_size = (size_t)options->map_size,
                                  .memory_limit = (size_t)options->memory_limit,
+                                 .check_threads = options->check_threads < 0 ? 0
+                                                  : options->check_threads ? (int)options->check_threads : -1,
                                  .admin_endpoint = options->admin_endpoint,
                                  .filters = options->filters,
                                  .config_file = options->config,
@@ -466,7 +470,7 @@ main (int argc, char *argv[])
        first socket): threads inherit the mask, so only the signalfd ever
        sees these signals */
     int signals = s_signal_fd ();
-    s_options_t options = {.log_level = AB_LOG_INFO};
+    s_options_t options = {.log_level = AB_LOG_INFO, .check_threads = -1};
     ab_diag_t *diag = ab_diag_new ();
     int status = s_parse (argc, argv, &options, diag);
     if (status == 0 && signals < 0) {
