@@ -3154,7 +3154,11 @@ ab_broker_actor (zsock_t *pipe, void *args)
         {self->admin ? zsock_resolve (self->admin) : NULL, 0, ZMQ_POLLIN, 0}};
     self->terminated = false;
     while (!self->terminated) {
-        long timeout = ab_timer_timeout_ms (self->timers, s_now ());
+        /* instances found gone at the last flush are forgotten by the
+           next turn's s_begin: take it now, not at the next event */
+        long timeout = zlistx_size (self->vanished)
+                           ? 0
+                           : ab_timer_timeout_ms (self->timers, s_now ());
         if (zmq_poll (items, self->admin ? 3 : 2, timeout) < 0 &&
             errno != EINTR)
             break;

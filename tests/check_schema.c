@@ -713,6 +713,42 @@ START_TEST (test_threads)
 }
 END_TEST
 
+/* ab_schema_accepts_all: true only where nothing can refuse a value. A
+   `$ref` counts as a check even when it leads to `true` (conservative:
+   the broker then validates as before). */
+static const struct {
+    const char *schema; /* the schema */
+    bool all;           /* ab_schema_accepts_all */
+} s_accepts[] = {
+    {"true", true},
+    {"false", false},
+    {"{}", true},
+    {"{\"description\": \"x\"}", true},
+    {"{\"title\": \"t\", \"examples\": [1], \"$comment\": \"c\"}", true},
+    {"{\"$defs\": {\"n\": {\"type\": \"integer\"}}}", true},
+    {"{\"type\": \"object\"}", false},
+    {"{\"not\": {}}", false},
+    {"{\"$ref\": \"#/$defs/any\", \"$defs\": {\"any\": true}}", false},
+    {"{\"$ref\": \"#/$defs/n\", \"$defs\": {\"n\": {\"type\": \"integer\"}}}",
+     false},
+    {"{\"properties\": {\"t\": {\"tensor\": {\"shape\": null}}}}", false},
+};
+
+START_TEST (test_accepts_all)
+{
+    s_fixture_t f;
+    s_fixture (&f, s_accepts[_i].schema, 0);
+    ck_assert_msg (f.schema, "%s did not compile", s_accepts[_i].schema);
+    ck_assert_msg (ab_schema_accepts_all (f.schema) == s_accepts[_i].all,
+                   "%s: accepts_all should be %d", s_accepts[_i].schema,
+                   s_accepts[_i].all);
+    /* whatever it says, it agrees with validation of a sample */
+    if (s_accepts[_i].all)
+        ck_assert_int_eq (s_validate (&f, "[1, \"x\", null]", NULL), 0);
+    s_fixture_end (&f);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -735,6 +771,8 @@ main (void)
     tcase_add_test (tcase, test_draft7_dialect);
     tcase_add_test (tcase, test_format_assert);
     tcase_add_test (tcase, test_threads);
+    tcase_add_loop_test (tcase, test_accepts_all, 0,
+                         sizeof s_accepts / sizeof s_accepts[0]);
     suite_add_tcase (suite, tcase);
     SRunner *runner = srunner_create (suite);
     srunner_run_all (runner, CK_NORMAL);
