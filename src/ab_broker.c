@@ -329,6 +329,7 @@ struct _ab_broker_t {
     uint64_t batch;            /* loop turns so far: the current batch */
     zlistx_t *outbox;          /* s_held_t *: sends waiting for commit */
     zlistx_t *vanished;        /* keys of instances a held DELIVER missed */
+    zlistx_t *refused;         /* s_refused_t *: DELIVERs that never left */
     ab_outq_t *outq;           /* this turn's answers, sent at its end */
     s_inbound_t *inbound;      /* this turn's commands (S_BATCH) */
     size_t *checking;          /* indexes of inbound PUBs being checked */
@@ -552,6 +553,7 @@ typedef struct {
     zmq_msg_t *body;      /* frames 3... (copies, owned) or NULL */
     size_t body_count;    /* entries in body */
     char *deliver_to;     /* DELIVER: the instance's key, else NULL */
+    uint64_t copy_id;     /* DELIVER: the copy's id (ab_outq_tag) */
     bool fresh;           /* OK/DELIVER of a message stored this batch:
                              a failed commit turns it into a REJECT or
                              drops it */
@@ -674,11 +676,28 @@ s_send_now (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
 static void s_session_key (zmq_msg_t *routing_id, char *key,
                            size_t key_size);
 
+/* A DELIVER the socket refused: the copy and the instance it was for. */
+typedef struct {
+    uint64_t copy_id; /* the copy */
+    char *key;        /* the instance's session key (owned) */
+} s_refused_t;
+
+static void
+s_refused_destroy (void **item)
+{
+    s_refused_t *refused = *item;
+    free (refused->key);
+    free (refused);
+    *item = NULL;
+}
+
 /* A queued message the socket refused: its peer is gone. A DELIVER's
    instance is forgotten at the start of the next turn, its copies
-   requeued, as s_dispatch would have done at once. */
+   requeued, as s_dispatch would have done at once; the refused copy
+   itself never left, so it is not an attempt (s_forget_vanished). */
 static void
-s_wire_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, int rc)
+s_wire_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command,
+               uint64_t tag, int rc)
 {
     ab_broker_t *self = arg;
     self->counters[C_SEND_FAILURES]++;
@@ -688,9 +707,15 @@ s_wire_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, int rc)
         return;
     char key[520];
     s_session_key (routing_id, key, sizeof key);
-    char *copy = strdup (key);
-    if (copy)
-        zlistx_add_end (self->vanished, copy);
+    char *gone = strdup (key);
+    if (gone)
+        zlistx_add_end (self->vanished, gone);
+    s_refused_t *refused = calloc (1, sizeof *refused);
+    if (refused && tag && (refused->key = strdup (key))) {
+        refused->copy_id = tag;
+        zlistx_add_end (self->refused, refused);
+    } else
+        free (refused);
 }
 
 /* Lets the turn's answers go, in the order they were made. */
@@ -1028,9 +1053,13 @@ s_deliver (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst)
         held->deliver_to = strdup (inst->key);
         held->fresh =
             message->store == self->disk && message->batch == self->batch;
-    } else if (rc == 0)
+        held->copy_id = copy->id;
+    } else if (rc == 0) {
         rc = s_send_now (self, &inst->routing_id, AB_CMD_DELIVER, header, size,
                          body, count);
+        if (rc == 0)
+            ab_outq_tag (self->outq, copy->id);
+    }
     ab_message_destroy (&stored);
     if (rc) {
         copy->attempts--;
@@ -2536,24 +2565,43 @@ s_outbox_flush (ab_broker_t *self, int commit_rc)
             json_decref (ok);
             s_send_json (self, &held->routing_id, AB_CMD_REJECT, header, NULL,
                          0);
-        } else if (!lost &&
-                   s_send_now (self, &held->routing_id, held->command,
-                               held->header, held->header_size, held->body,
-                               held->body_count) &&
-                   held->deliver_to) {
-            zlistx_add_end (self->vanished, held->deliver_to);
-            held->deliver_to = NULL; /* the list has it now */
+        } else if (!lost) {
+            int rc = s_send_now (self, &held->routing_id, held->command,
+                                 held->header, held->header_size, held->body,
+                                 held->body_count);
+            if (rc == 0 && held->copy_id)
+                ab_outq_tag (self->outq, held->copy_id);
+            else if (rc && held->deliver_to) {
+                zlistx_add_end (self->vanished, held->deliver_to);
+                held->deliver_to = NULL; /* the list has it now */
+            }
         }
         void *item = held;
         s_held_destroy (&item);
     }
 }
 
-/* Instances a held DELIVER could not reach: gone, as s_deliver would
-   have found at once without the outbox. */
+/* Instances a DELIVER could not reach: gone. The refused copies go
+   back first, uncounted (not a delivery, not an attempt), unless
+   something moved them on since; the instance's other copies in flight
+   are requeued as after any loss of an instance. */
 static void
 s_forget_vanished (ab_broker_t *self)
 {
+    s_refused_t *refused;
+    while ((refused = zlistx_detach (self->refused, NULL))) {
+        char id[AB_DECIMAL_SIZE];
+        ab_decimal_u64 (id, refused->copy_id);
+        s_copy_t *copy = zhashx_lookup (self->copies, id);
+        if (copy && copy->state == S_COPY_INFLIGHT && copy->instance &&
+            strcmp (copy->instance->key, refused->key) == 0) {
+            self->counters[copy->attempts > 1 ? C_REDELIVERED
+                                              : C_DELIVERED]--;
+            s_retry (self, copy, false);
+        }
+        void *item = refused;
+        s_refused_destroy (&item);
+    }
     char *key;
     while ((key = zlistx_detach (self->vanished, NULL))) {
         s_instance_t *inst = zhashx_lookup (self->sessions, key);
@@ -3156,7 +3204,7 @@ ab_broker_actor (zsock_t *pipe, void *args)
     while (!self->terminated) {
         /* instances found gone at the last flush are forgotten by the
            next turn's s_begin: take it now, not at the next event */
-        long timeout = zlistx_size (self->vanished)
+        long timeout = zlistx_size (self->vanished) || zlistx_size (self->refused)
                            ? 0
                            : ab_timer_timeout_ms (self->timers, s_now ());
         if (zmq_poll (items, self->admin ? 3 : 2, timeout) < 0 &&
@@ -3295,6 +3343,9 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->outbox = zlistx_new ();
     self->vanished = zlistx_new ();
     self->outq = ab_outq_new ();
+    self->refused = zlistx_new ();
+    if (self->refused)
+        zlistx_set_destructor (self->refused, s_refused_destroy);
     self->inbound = calloc (S_BATCH, sizeof (s_inbound_t));
     self->checking = calloc (S_BATCH, sizeof (size_t));
     self->pool = ab_pool_new (
@@ -3319,7 +3370,7 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     if (topology)
         self->gen = s_generation_new (self, &topology, diag);
     if (!self->topology_path || !self->timers || !self->store ||
-        !self->outbox || !self->vanished || !self->outq || !self->inbound ||
+        !self->outbox || !self->vanished || !self->outq || !self->refused || !self->inbound ||
         !self->checking || !self->pool || !self->retired || !self->agents ||
         !self->sessions || !self->copies || !self->dirty || !self->out ||
         !self->pipeline || !self->gen ||
@@ -3373,6 +3424,7 @@ ab_broker_destroy (ab_broker_t **self_p)
     zlistx_destroy (&self->outbox);
     zlistx_destroy (&self->vanished);
     ab_outq_destroy (&self->outq);
+    zlistx_destroy (&self->refused);
     ab_pool_destroy (&self->pool);
     free (self->inbound);
     free (self->checking);

@@ -406,6 +406,7 @@ typedef struct {
     bool first;      /* a routing id: a message starts here */
     bool more;       /* another frame of this message follows */
     ab_cmd_t command; /* on the first frame: the message's command */
+    uint64_t tag;     /* on the first frame: ab_outq_tag's, else 0 */
 } s_outframe_t;
 
 struct _ab_outq_t {
@@ -413,6 +414,7 @@ struct _ab_outq_t {
     size_t size;          /* frames waiting */
     size_t capacity;      /* frames allocated */
     size_t messages;      /* messages waiting */
+    size_t last;          /* first frame of the message added last */
 };
 
 ab_outq_t *
@@ -433,6 +435,13 @@ ab_outq_destroy (ab_outq_t **self_p)
         free (self);
         *self_p = NULL;
     }
+}
+
+void
+ab_outq_tag (ab_outq_t *self, uint64_t tag)
+{
+    assert (self && self->messages);
+    self->frames[self->last].tag = tag;
 }
 
 size_t
@@ -518,6 +527,7 @@ ab_outq_add (ab_outq_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
         self->size++;
     }
     self->messages++;
+    self->last = start;
     if (copied_p)
         *copied_p += copied;
     return 0;
@@ -537,6 +547,7 @@ ab_outq_send (ab_outq_t *self, void *socket, ab_outq_failed_fn *failed,
            `failed` all the same. */
         size_t first = i;
         ab_cmd_t command = self->frames[first].command;
+        uint64_t tag = self->frames[first].tag;
         zmq_msg_t routing_id;
         zmq_msg_init (&routing_id);
         if (failed)
@@ -557,7 +568,7 @@ ab_outq_send (ab_outq_t *self, void *socket, ab_outq_failed_fn *failed,
         if (rc) {
             refused++;
             if (failed)
-                failed (arg, &routing_id, command, rc);
+                failed (arg, &routing_id, command, tag, rc);
         }
         zmq_msg_close (&routing_id);
     }

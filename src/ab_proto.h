@@ -135,9 +135,10 @@ int ab_proto_send_text (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
 typedef struct _ab_outq_t ab_outq_t;
 
 /* Called by ab_outq_send for a message the socket refused: `routing_id`
-   is its first frame, `rc` an AB_E* code. */
+   is its first frame, `tag` what ab_outq_tag gave it (else 0), `rc` an
+   AB_E* code. */
 typedef void (ab_outq_failed_fn) (void *arg, zmq_msg_t *routing_id,
-                                  ab_cmd_t command, int rc);
+                                  ab_cmd_t command, uint64_t tag, int rc);
 
 ab_outq_t *ab_outq_new (void);
 void ab_outq_destroy (ab_outq_t **self_p);
@@ -148,6 +149,10 @@ void ab_outq_destroy (ab_outq_t **self_p);
 int ab_outq_add (ab_outq_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
                  const char *header, size_t header_size, zmq_msg_t *body,
                  size_t body_count, size_t *copied_p);
+
+/* Tags the message added last, for `failed` (the broker: a DELIVER's
+   copy id). */
+void ab_outq_tag (ab_outq_t *self, uint64_t tag);
 
 /* Messages waiting. */
 size_t ab_outq_size (const ab_outq_t *self);

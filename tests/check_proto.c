@@ -329,11 +329,13 @@ typedef struct {
     size_t calls;     /* times called */
     char id[32];      /* the last routing id, as text */
     ab_cmd_t command; /* the last command */
+    uint64_t tag;     /* the last tag */
     int rc;           /* the last code */
 } s_failures_t;
 
 static void
-s_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, int rc)
+s_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, uint64_t tag,
+          int rc)
 {
     s_failures_t *failures = arg;
     failures->calls++;
@@ -342,6 +344,7 @@ s_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, int rc)
     memcpy (failures->id, zmq_msg_data (routing_id), size);
     failures->id[size] = '\0';
     failures->command = command;
+    failures->tag = tag;
     failures->rc = rc;
 }
 
@@ -380,8 +383,10 @@ s_outq_order_and_refusal (const char *endpoint, bool inproc)
     ck_assert_int_eq (ab_outq_add (queue, &net.ids[0], AB_CMD_DELIVER, h1,
                                    strlen (h1), body, 2, &copied),
                       0);
+    ab_outq_tag (queue, 41); /* a tag on a message that goes out */
     ck_assert_int_eq (
         ab_outq_add (queue, &ghost, AB_CMD_OK, "{}", 2, NULL, 0, &copied), 0);
+    ab_outq_tag (queue, 42);
     ck_assert_int_eq (ab_outq_add (queue, &net.ids[1], AB_CMD_REPLY, h3,
                                    strlen (h3), body, 2, &copied),
                       0);
@@ -414,6 +419,7 @@ s_outq_order_and_refusal (const char *endpoint, bool inproc)
     ck_assert_uint_eq (failures.calls, 1);
     ck_assert_str_eq (failures.id, "ghost");
     ck_assert_int_eq (failures.command, AB_CMD_OK);
+    ck_assert_uint_eq (failures.tag, 42);
     ck_assert_int_eq (failures.rc, AB_ENOENT);
 
     /* peer-a: the DELIVER, then the PONG queued after the refused OK */
