@@ -1724,23 +1724,26 @@ s_pub_route (ab_broker_t *self, s_pub_t *pub)
     } else if (from_index >= 0)
         count = ab_topology_edges_from (topology, (size_t)from_index, pub->type,
                                         &edges);
-    pub->code = R_UNROUTABLE;
-    snprintf (pub->why, sizeof pub->why, "agent '%s' has no %s edge for '%s'",
-              from, pub->request ? "request" : "", pub->type);
-    if (count == 0)
+    if (count == 0) {
+        pub->code = R_UNROUTABLE;
+        snprintf (pub->why, sizeof pub->why,
+                  "agent '%s' has no %s edge for '%s'", from,
+                  pub->request ? "request" : "", pub->type);
         return -1;
+    }
     pub->targets = calloc (count, sizeof (s_queue_t *));
     assert (pub->targets);
     for (size_t i = 0; i < count; i++)
         if (ab_edge_accepts_version (edges[i], pub->version))
             pub->targets[pub->target_count++] =
                 self->gen->queues[edges[i]->index];
-    pub->code = R_VERSION;
-    snprintf (pub->why, sizeof pub->why,
-              "version %d of '%s' is not accepted on any edge from '%s'",
-              pub->version, pub->type, from);
-    if (pub->target_count == 0)
+    if (pub->target_count == 0) {
+        pub->code = R_VERSION;
+        snprintf (pub->why, sizeof pub->why,
+                  "version %d of '%s' is not accepted on any edge from '%s'",
+                  pub->version, pub->type, from);
         return -1;
+    }
     return s_pub_admit (self, pub);
 }
 

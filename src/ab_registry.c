@@ -879,8 +879,28 @@ ab_registry_compile (ab_registry_t *self, ab_diag_t *diag)
 const ab_schema_t *
 ab_registry_lookup (const ab_registry_t *self, const char *type, int version)
 {
-    char uri[200];
-    snprintf (uri, sizeof uri, "agentbus:%s/%d", type, version);
+    /* "agentbus:TYPE/VERSION", written by hand rather than with snprintf:
+       every PUB looks its schema up */
+    static const char prefix[] = "agentbus:";
+    char uri[200], digits[12];
+    size_t type_length = strlen (type), count = 0;
+    unsigned value = version < 0 ? 0u - (unsigned)version : (unsigned)version;
+    do {
+        digits[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    if (version < 0)
+        digits[count++] = '-';
+    size_t at = sizeof prefix - 1;
+    if (at + type_length + 1 + count + 1 > sizeof uri)
+        return NULL; /* longer than any type the topology allows */
+    memcpy (uri, prefix, at);
+    memcpy (uri + at, type, type_length);
+    at += type_length;
+    uri[at++] = '/';
+    while (count)
+        uri[at++] = digits[--count];
+    uri[at] = '\0';
     return ab_registry_lookup_id (self, uri);
 }
 
@@ -888,15 +908,20 @@ const ab_schema_t *
 ab_registry_lookup_id (const ab_registry_t *self, const char *uri)
 {
     assert (self && uri);
-    char *key = self->index ? strdup (uri) : NULL;
+    if (!self->index)
+        return NULL;
+    size_t n = strlen (uri);
+    char small[256];
+    char *key = n < sizeof small ? small : malloc (n + 1);
     if (!key)
         return NULL;
-    size_t n = strlen (key);
+    memcpy (key, uri, n + 1);
     if (n && key[n - 1] == '#')
         key[n - 1] = '\0';
     ab_public_t probe = {key, NULL};
     const ab_public_t *found = bsearch (&probe, self->index, self->index_count,
                                         sizeof (ab_public_t), s_public_compare);
-    free (key);
+    if (key != small)
+        free (key);
     return found ? found->node : NULL;
 }
