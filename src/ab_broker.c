@@ -1441,18 +1441,19 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
     }
     /* Nothing will read the tree: that the text is JSON is all there is
        to check (ab_jsonscan.h). Without attachments and without a
-       "frame" key there is no tensor reference to check either. A text
-       the scanner refuses goes on to jansson for its own message. */
+       "frame" key there is no tensor reference to check either. */
     ab_jsonscan_t scan;
-    if (!need_tree && count == 1 && ab_schema_accepts_all (schema) &&
-        ab_jsonscan_check (text, size, &scan) == 0 && !scan.frame_key) {
+    bool check_only =
+        !need_tree && count == 1 && ab_schema_accepts_all (schema);
+    int rc = check_only ? ab_jsonscan_check (text, size, &scan) : 0;
+    if (check_only && rc == 0 && !scan.frame_key) {
         *payload_p = NULL;
         return -1;
     }
-    json_error_t error;
-    json_t *payload = json_loadb (text, size, JSON_DECODE_ANY, &error);
+    json_t *payload = rc ? NULL : ab_jsonscan_load (text, size, &scan);
     if (!payload) {
-        snprintf (why, why_size, "payload is not JSON: %s", error.text);
+        snprintf (why, why_size, "payload is not JSON: %s at byte %zu",
+                  scan.why, scan.offset);
         return R_MALFORMED;
     }
     /* on the heap: the frame count is the sender's choice */
@@ -1466,7 +1467,7 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
         json_decref (payload);
         return R_MALFORMED;
     }
-    int rc = ab_schema_validate (schema, payload, errors_p);
+    rc = ab_schema_validate (schema, payload, errors_p);
     if (rc) {
         const json_t *first = json_array_get (*errors_p, 0);
         /* the first error's message names its path */
@@ -1609,14 +1610,14 @@ static int
 s_pub_tree (s_pub_t *pub, ab_proto_t *proto)
 {
     zmq_msg_t *body = ab_proto_body (proto);
-    json_error_t error;
-    pub->payload = json_loadb (zmq_msg_data (&body[0]), zmq_msg_size (&body[0]),
-                               JSON_DECODE_ANY, &error);
+    ab_jsonscan_t scan;
+    pub->payload = ab_jsonscan_load (zmq_msg_data (&body[0]),
+                                     zmq_msg_size (&body[0]), &scan);
     if (pub->payload)
         return 0;
     pub->code = R_MALFORMED;
-    snprintf (pub->why, sizeof pub->why, "payload is not JSON: %s",
-              error.text);
+    snprintf (pub->why, sizeof pub->why, "payload is not JSON: %s at byte %zu",
+              scan.why, scan.offset);
     return -1;
 }
 

@@ -16,6 +16,7 @@
 
 #include "agentbus.h"
 #include "ab_proto.h"
+#include "ab_jsonscan.h"
 
 /* Frames before the body: signature, command, header. */
 #define S_HEAD_FRAMES 3
@@ -103,8 +104,10 @@ s_lookup_command (zmq_msg_t *frame, ab_direction_t direction)
 static json_t *
 s_parse_header (zmq_msg_t *frame)
 {
+    /* ab_jsonscan: jansson's values, made several times faster than
+       json_loadb makes them; every command's header comes through here */
     json_t *header =
-        json_loadb (zmq_msg_data (frame), zmq_msg_size (frame), 0, NULL);
+        ab_jsonscan_load (zmq_msg_data (frame), zmq_msg_size (frame), NULL);
     if (header && !json_is_object (header)) {
         json_decref (header);
         header = NULL;

@@ -36,13 +36,42 @@ s_jansson_accepts (const char *text, size_t size)
     return value != NULL;
 }
 
-/* Both verdicts agree, or the test fails naming the text. */
+/* The loaded values are the same: compact dumps in member order are
+   equal (so duplicate keys resolve alike and numbers convert alike). */
+static bool
+s_same_value (const json_t *ours, const json_t *theirs)
+{
+    if (!ours || !theirs)
+        return ours == theirs;
+    size_t flags = JSON_ENCODE_ANY | JSON_COMPACT;
+    char *a = json_dumps (ours, flags), *b = json_dumps (theirs, flags);
+    bool same = a && b && strcmp (a, b) == 0 && json_equal (ours, theirs);
+    free (a);
+    free (b);
+    return same;
+}
+
+/* Both verdicts agree, for check and for load, and the loaded values
+   are equal; or the test fails naming the text. */
 static bool
 s_agree (const char *text, size_t size)
 {
-    ab_jsonscan_t scan;
+    ab_jsonscan_t scan, loaded;
     bool ours = ab_jsonscan_check (text, size, &scan) == 0;
     bool theirs = s_jansson_accepts (text, size);
+    json_t *mine = ab_jsonscan_load (text, size, &loaded);
+    json_t *reference =
+        theirs ? json_loadb (text, size, JSON_DECODE_ANY, NULL) : NULL;
+    bool same = (mine != NULL) == ours && s_same_value (mine, reference) &&
+                loaded.frame_key == scan.frame_key;
+    json_decref (mine);
+    json_decref (reference);
+    if (!same) {
+        fprintf (stderr, "load differs: ");
+        fwrite (text, 1, size < 300 ? size : 300, stderr);
+        fputc ('\n', stderr);
+        return false;
+    }
     if (ours != theirs) {
         fprintf (stderr, "disagree (scanner %s, jansson %s; %s at %zu): ",
                  ours ? "yes" : "no", theirs ? "yes" : "no",
@@ -73,6 +102,10 @@ static const s_case_t s_cases[] = {
     {"-0", 0, true},
     {"null", 0, true},
     {"{\"a\":{\"b\":{\"c\":[[[]]]}}}", 0, true},
+    {"{\"a\":1,\"b\":[1,{\"a\":null}],\"a\":2}", 0, true},
+    {"{\"k\\u00e9y\":\"v\\u00e9\\ud83d\\ude00\",\"\\\"\":\"\\\\\"}", 0, true},
+    {"[0.1,-0.0,1.5e3,2E-3,123456789012345678,-123456789012345678,1e22]", 0,
+     true},
     /* 2 */
     {"", 0, false},
     {"   ", 0, false},
