@@ -86,6 +86,9 @@
 /* PUBs in a batch below which s_check_ahead leaves them to the broker's
    thread: waking the pool costs more than it saves */
 #define S_CHECK_AHEAD_MIN 8
+/* Full batches one turn may read when it stores durable messages: they
+   share the turn's one sync */
+#define S_DURABLE_ROUNDS 4
 /* Extra bytes libzmq accepts per frame above max_message_bytes, so a
    message slightly too big still reaches us and gets `REJECT too_large`
    instead of a silent disconnect. */
@@ -336,6 +339,7 @@ struct _ab_broker_t {
     ab_pool_t *pool;           /* threads that check payloads */
     s_inbound_t *current;      /* the command being handled */
     bool pool_started;         /* the pool has this turn's checks */
+    bool stored_durable;       /* this turn stored a durable message */
     zsock_t *admin;            /* admin REP socket, or NULL */
     char *admin_reply;         /* admin answer, sent after the commit */
     ab_pipeline_t *pipeline;   /* configured filter stages */
@@ -1888,6 +1892,7 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     }
     free (copies);
     bool durable = message->store == self->disk;
+    self->stored_durable |= durable;
     if (durable) { /* on disk: read back on delivery */
         ab_frames_free (message->body, message->body_count);
         message->body = NULL;
@@ -2346,8 +2351,8 @@ s_handle (ab_broker_t *self, s_inbound_t *in)
 }
 
 /* Reads what is waiting (a batch at most), validates the PUBs among it
-   at once, then handles it all in order. */
-static void
+   at once, then handles it all in order. Returns how many it read. */
+static size_t
 s_on_socket (ab_broker_t *self)
 {
     size_t count = 0;
@@ -2359,6 +2364,7 @@ s_on_socket (ab_broker_t *self)
     if (self->pool_started) /* every check was taken; the round ends */
         ab_pool_wait (self->pool);
     self->pool_started = false;
+    return count;
 }
 
 /* ---------------------------------------------------------------------
@@ -2664,6 +2670,7 @@ static void
 s_begin (ab_broker_t *self)
 {
     self->batch++;
+    self->stored_durable = false;
     ab_store_begin (self->store);
     if (self->disk && ab_store_begin (self->disk))
         ab_log_printf (self->log, AB_LOG_ERROR, "store: cannot begin a batch");
@@ -3221,8 +3228,13 @@ ab_broker_actor (zsock_t *pipe, void *args)
             s_on_pipe (self, pipe);
         if (self->admin && (items[2].revents & ZMQ_POLLIN))
             s_on_admin (self);
-        if (!self->terminated)
-            s_on_socket (self);
+        /* A turn that stored durable messages ends in a sync, which costs
+           as much as handling hundreds of messages: while full batches
+           keep coming, more of them share it (S_DURABLE_ROUNDS). */
+        for (int round = 0; round < S_DURABLE_ROUNDS && !self->terminated;
+             round++)
+            if (s_on_socket (self) < S_BATCH || !self->stored_durable)
+                break;
         s_fire_timers (self);
         s_flush (self);
         s_commit (self);
