@@ -61,8 +61,8 @@ typedef struct {
     const char *config_file;    /* where `filters` was written (messages) */
     ab_log_t *log;              /* where log lines go; NULL = nowhere */
     int check_threads;          /* threads that validate payloads beside
-                                   the broker's own: 0 = one per further
-                                   CPU, at most 3; negative = none */
+                                   the broker's own: 0 = one per CPU
+                                   beyond two, at most 3; negative = none */
 } ab_broker_config_t;
 
 typedef struct _ab_broker_t ab_broker_t;

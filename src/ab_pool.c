@@ -220,9 +220,9 @@ ab_pool_run (ab_pool_t *self, ab_pool_fn *fn, void *arg, size_t count)
 }
 
 size_t
-ab_pool_default_threads (size_t limit)
+ab_pool_default_threads (size_t busy, size_t limit)
 {
     long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-    size_t extra = cpus > 1 ? (size_t)cpus - 1 : 0;
+    size_t extra = cpus > (long)busy ? (size_t)cpus - busy : 0;
     return extra < limit ? extra : limit;
 }

@@ -52,8 +52,8 @@ void ab_pool_start (ab_pool_t *self, ab_pool_fn *fn, void *arg,
 bool ab_pool_help (ab_pool_t *self);
 void ab_pool_wait (ab_pool_t *self);
 
-/* Threads worth starting to help one busy thread on this machine: one
-   per further online CPU, at most `limit`. */
-size_t ab_pool_default_threads (size_t limit);
+/* Threads worth starting beside `busy` threads that are already busy
+   on this machine: one per further online CPU, at most `limit`. */
+size_t ab_pool_default_threads (size_t busy, size_t limit);
 
 #endif

@@ -142,8 +142,13 @@ END_TEST
 
 START_TEST (test_default_threads)
 {
-    ck_assert_uint_eq (ab_pool_default_threads (0), 0);
-    ck_assert_uint_le (ab_pool_default_threads (3), 3);
+    ck_assert_uint_eq (ab_pool_default_threads (1, 0), 0);
+    ck_assert_uint_le (ab_pool_default_threads (1, 3), 3);
+    /* no CPU is left beside a million busy threads */
+    ck_assert_uint_eq (ab_pool_default_threads (1000000, 3), 0);
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    ck_assert_uint_eq (ab_pool_default_threads (1, 1000),
+                       cpus > 1 ? (size_t)cpus - 1 : 0);
 }
 END_TEST
 
