@@ -669,8 +669,8 @@ s_send_now (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
             size_t body_count)
 {
     size_t copied = 0;
-    int rc = ab_outq_add (self->outq, routing_id, command, header,
-                          header_size, body, body_count, &copied);
+    int rc = ab_outq_add (self->outq, routing_id, command, header, header_size,
+                          body, body_count, &copied);
     if (rc) {
         self->counters[C_SEND_FAILURES]++;
         ab_log_printf (self->log, AB_LOG_DEBUG, "%s not sent: %s",
@@ -683,8 +683,7 @@ s_send_now (ab_broker_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
     return 0;
 }
 
-static void s_session_key (zmq_msg_t *routing_id, char *key,
-                           size_t key_size);
+static void s_session_key (zmq_msg_t *routing_id, char *key, size_t key_size);
 
 /* A DELIVER the socket refused: the copy and the instance it was for. */
 typedef struct {
@@ -706,8 +705,8 @@ s_refused_destroy (void **item)
    requeued, as s_dispatch would have done at once; the refused copy
    itself never left, so it is not an attempt (s_forget_vanished). */
 static void
-s_wire_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command,
-               uint64_t tag, int rc)
+s_wire_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, uint64_t tag,
+               int rc)
 {
     ab_broker_t *self = arg;
     self->counters[C_SEND_FAILURES]++;
@@ -1400,22 +1399,22 @@ s_held_copy (ab_broker_t *self, s_instance_t *inst, const json_t *header)
 
 /* One PUB or REQ on its way through the broker. */
 typedef struct {
-    s_instance_t *inst;  /* the sender */
-    json_t *header;      /* its header (borrowed) */
-    json_t *echo;        /* the header's `id` (borrowed) or NULL */
-    bool request;        /* REQ */
-    const char *type;    /* message type (borrowed from header) */
-    int version;         /* resolved version */
+    s_instance_t *inst;        /* the sender */
+    json_t *header;            /* its header (borrowed) */
+    json_t *echo;              /* the header's `id` (borrowed) or NULL */
+    bool request;              /* REQ */
+    const char *type;          /* message type (borrowed from header) */
+    int version;               /* resolved version */
     const ab_schema_t *schema; /* what the payload must match */
-    json_t *payload;     /* parsed payload (owned), or NULL when nothing
-                            needs the tree (s_check_payload) */
-    s_queue_t **targets; /* queues it goes to (owned array) */
-    size_t target_count; /* entries in targets */
-    s_reject_t code;     /* why it was rejected */
-    char why[512];       /* REJECT message */
-    json_t *errors;      /* REJECT errors (owned) or NULL */
-    char **rewrites;     /* per target: payload rewritten by the edge's
-                            stages, or NULL (owned) */
+    json_t *payload;           /* parsed payload (owned), or NULL when nothing
+                                  needs the tree (s_check_payload) */
+    s_queue_t **targets;       /* queues it goes to (owned array) */
+    size_t target_count;       /* entries in targets */
+    s_reject_t code;           /* why it was rejected */
+    char why[512];             /* REJECT message */
+    json_t *errors;            /* REJECT errors (owned) or NULL */
+    char **rewrites;           /* per target: payload rewritten by the edge's
+                                  stages, or NULL (owned) */
 } s_pub_t;
 
 struct _s_inbound_t {
@@ -1437,8 +1436,8 @@ struct _s_inbound_t {
    a reason and, for `invalid`, *errors_p. */
 static int
 s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
-                 bool need_tree, json_t **payload_p, char *why,
-                 size_t why_size, json_t **errors_p)
+                 bool need_tree, json_t **payload_p, char *why, size_t why_size,
+                 json_t **errors_p)
 {
     const char *text = zmq_msg_data (&body[0]);
     size_t size = zmq_msg_size (&body[0]);
@@ -1528,10 +1527,9 @@ s_pub_resolve (ab_broker_t *self, s_pub_t *pub)
 static int
 s_pub_check (s_pub_t *pub, ab_proto_t *proto, bool need_tree)
 {
-    int code = s_check_payload (pub->schema, ab_proto_body (proto),
-                                ab_proto_body_count (proto), need_tree,
-                                &pub->payload, pub->why, sizeof pub->why,
-                                &pub->errors);
+    int code = s_check_payload (
+        pub->schema, ab_proto_body (proto), ab_proto_body_count (proto),
+        need_tree, &pub->payload, pub->why, sizeof pub->why, &pub->errors);
     pub->code = code < 0 ? R_INVALID : (s_reject_t)code;
     return code < 0 ? 0 : -1;
 }
@@ -2022,8 +2020,7 @@ s_on_rep (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
     if (schema)
         code = s_check_payload (schema, ab_proto_body (proto),
                                 ab_proto_body_count (proto), false, &payload,
-                                why,
-                                sizeof why, &errors);
+                                why, sizeof why, &errors);
     json_decref (payload);
     if (code >= 0) {
         s_reject (self, &inst->routing_id, "msg", msg, (s_reject_t)code, errors,
@@ -2611,8 +2608,7 @@ s_forget_vanished (ab_broker_t *self)
         s_copy_t *copy = zhashx_lookup (self->copies, id);
         if (copy && copy->state == S_COPY_INFLIGHT && copy->instance &&
             strcmp (copy->instance->key, refused->key) == 0) {
-            self->counters[copy->attempts > 1 ? C_REDELIVERED
-                                              : C_DELIVERED]--;
+            self->counters[copy->attempts > 1 ? C_REDELIVERED : C_DELIVERED]--;
             s_retry (self, copy, false);
         }
         void *item = refused;
@@ -3221,9 +3217,10 @@ ab_broker_actor (zsock_t *pipe, void *args)
     while (!self->terminated) {
         /* instances found gone at the last flush are forgotten by the
            next turn's s_begin: take it now, not at the next event */
-        long timeout = zlistx_size (self->vanished) || zlistx_size (self->refused)
-                           ? 0
-                           : ab_timer_timeout_ms (self->timers, s_now ());
+        long timeout =
+            zlistx_size (self->vanished) || zlistx_size (self->refused)
+                ? 0
+                : ab_timer_timeout_ms (self->timers, s_now ());
         if (zmq_poll (items, self->admin ? 3 : 2, timeout) < 0 &&
             errno != EINTR)
             break;
@@ -3371,10 +3368,10 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->inbound = calloc (S_BATCH, sizeof (s_inbound_t));
     self->checking = calloc (S_BATCH, sizeof (size_t));
     self->pool = ab_pool_new (
-        config->check_threads < 0   ? 0
-        : config->check_threads > 0 ? (size_t)config->check_threads
-                                    : ab_pool_default_threads (
-                                          S_BUSY_THREADS, S_CHECK_THREADS_MAX));
+        config->check_threads < 0 ? 0
+        : config->check_threads > 0
+            ? (size_t)config->check_threads
+            : ab_pool_default_threads (S_BUSY_THREADS, S_CHECK_THREADS_MAX));
     if (self->outbox && self->vanished) {
         zlistx_set_destructor (self->outbox, s_held_destroy);
         zlistx_set_destructor (self->vanished, (czmq_destructor *)zstr_free);
@@ -3393,10 +3390,10 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     if (topology)
         self->gen = s_generation_new (self, &topology, diag);
     if (!self->topology_path || !self->timers || !self->store ||
-        !self->outbox || !self->vanished || !self->outq || !self->refused || !self->inbound ||
-        !self->checking || !self->pool || !self->retired || !self->agents ||
-        !self->sessions || !self->copies || !self->dirty || !self->out ||
-        !self->pipeline || !self->gen ||
+        !self->outbox || !self->vanished || !self->outq || !self->refused ||
+        !self->inbound || !self->checking || !self->pool || !self->retired ||
+        !self->agents || !self->sessions || !self->copies || !self->dirty ||
+        !self->out || !self->pipeline || !self->gen ||
         (self->disk && s_recover (self, diag)) ||
         s_bind (self, config->endpoint ? config->endpoint : AB_BROKER_ENDPOINT,
                 diag) ||

@@ -49,14 +49,14 @@ typedef struct {
 } s_level_t;
 
 typedef struct {
-    const unsigned char *start; /* the text */
-    const unsigned char *p;     /* the next byte */
-    const unsigned char *end;   /* just past the text */
-    ab_jsonscan_t *result;      /* what is reported */
-    bool build;                 /* make jansson values */
-    s_level_t *levels;          /* open containers, innermost last */
-    size_t depth;               /* levels open */
-    size_t capacity;            /* levels allocated */
+    const unsigned char *start;      /* the text */
+    const unsigned char *p;          /* the next byte */
+    const unsigned char *end;        /* just past the text */
+    ab_jsonscan_t *result;           /* what is reported */
+    bool build;                      /* make jansson values */
+    s_level_t *levels;               /* open containers, innermost last */
+    size_t depth;                    /* levels open */
+    size_t capacity;                 /* levels allocated */
     s_level_t small[S_STACK_LEVELS]; /* the first levels */
 } s_scan_t;
 
@@ -221,7 +221,8 @@ s_unescape (const unsigned char *from, size_t size, char *out)
         }
         unsigned char e = from[1];
         if (e != 'u') {
-            static const char plain[] = "\"\\/bfnrt", coded[] = "\"\\/\b\f\n\r\t";
+            static const char plain[] = "\"\\/bfnrt",
+                              coded[] = "\"\\/\b\f\n\r\t";
             *o++ = coded[strchr (plain, e) - plain];
             from += 2;
             continue;
@@ -300,8 +301,8 @@ s_set_member (void *arg, const char *key, size_t size)
    (the caller frees it when it is not `small`), with '.' as the
    locale's decimal point, as strtod wants it. */
 static char *
-s_number_text (const unsigned char *from, const unsigned char *to,
-               char *small, size_t small_size)
+s_number_text (const unsigned char *from, const unsigned char *to, char *small,
+               size_t small_size)
 {
     size_t length = (size_t)(to - from);
     char *text = length < small_size ? small : malloc (length + 1);
@@ -369,8 +370,8 @@ s_number (s_scan_t *scan, json_t **value_p)
     bool convert = real ? exponent || integer_digits > 300 || value_p
                         : integer_digits >= 19;
     if (!convert) {
-        if (value_p && !(*value_p = json_integer (
-                             negative ? -(json_int_t)sum : (json_int_t)sum)))
+        if (value_p && !(*value_p = json_integer (negative ? -(json_int_t)sum
+                                                           : (json_int_t)sum)))
             return s_no_memory (scan);
         return 0;
     }
@@ -411,7 +412,7 @@ s_literal (s_scan_t *scan, json_t **value_p)
             memcmp (scan->p, words[i], length) == 0) {
             scan->p += length;
             if (value_p)
-                *value_p = i == 0 ? json_true ()
+                *value_p = i == 0   ? json_true ()
                            : i == 1 ? json_false ()
                                     : json_null ();
             return 0;
@@ -427,8 +428,8 @@ s_key (s_scan_t *scan, s_level_t *level)
 {
     if (scan->p == scan->end || *scan->p != '"')
         return s_fail (scan, scan->p, "string expected");
-    int rc = s_string (scan, &level->key, &level->key_size,
-                       &level->key_escaped);
+    int rc =
+        s_string (scan, &level->key, &level->key_size, &level->key_escaped);
     if (rc)
         return rc;
     if (level->key_escaped ||
@@ -449,10 +450,10 @@ s_push (s_scan_t *scan, size_t depth, char open)
         return s_fail (scan, scan->p, "maximum parsing depth reached");
     if (depth == scan->capacity) {
         size_t capacity = 2 * scan->capacity;
-        s_level_t *levels = scan->levels == scan->small
-                                ? malloc (capacity * sizeof *levels)
-                                : realloc (scan->levels,
-                                           capacity * sizeof *levels);
+        s_level_t *levels =
+            scan->levels == scan->small
+                ? malloc (capacity * sizeof *levels)
+                : realloc (scan->levels, capacity * sizeof *levels);
         if (!levels)
             return s_no_memory (scan);
         if (scan->levels == scan->small)
@@ -595,8 +596,8 @@ s_run (const char *text, size_t size, ab_jsonscan_t *result, bool build,
     scan.depth = 0;
     scan.capacity = S_STACK_LEVELS;
     json_t *root = NULL;
-    int rc = text ? s_document (&scan, &root)
-                  : s_fail (&scan, scan.p, "no text");
+    int rc =
+        text ? s_document (&scan, &root) : s_fail (&scan, scan.p, "no text");
     if (rc) /* the open containers hold everything built */
         for (size_t i = 0; i < scan.depth; i++)
             json_decref (scan.levels[i].container);

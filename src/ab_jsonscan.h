@@ -38,11 +38,11 @@
 #include <stddef.h>
 
 typedef struct {
-    bool frame_key;   /* some object has a key that is, or may be once
-                         escapes are decoded, "frame": a tensor reference
-                         (protocol §8) may be in the text */
-    size_t offset;    /* on failure: the byte where the text went wrong */
-    const char *why;  /* on failure: a static reason */
+    bool frame_key;  /* some object has a key that is, or may be once
+                        escapes are decoded, "frame": a tensor reference
+                        (protocol §8) may be in the text */
+    size_t offset;   /* on failure: the byte where the text went wrong */
+    const char *why; /* on failure: a static reason */
 } ab_jsonscan_t;
 
 /* Checks that `size` bytes at `text` are one JSON document. Returns 0,
@@ -53,7 +53,6 @@ int ab_jsonscan_check (const char *text, size_t size, ab_jsonscan_t *result);
    return for the same text, built in the same pass that checks it (the
    caller's), or NULL with result->offset and result->why set ("out of
    memory" when that was why). */
-json_t *ab_jsonscan_load (const char *text, size_t size,
-                          ab_jsonscan_t *result);
+json_t *ab_jsonscan_load (const char *text, size_t size, ab_jsonscan_t *result);
 
 #endif

@@ -31,20 +31,20 @@
 #include "ab_pool.h"
 
 struct _ab_pool_t {
-    pthread_t *threads;    /* the pool's threads */
-    size_t count;          /* threads started */
-    pthread_mutex_t lock;  /* guards everything below but the atomics */
-    pthread_cond_t wake;   /* a round began, or stop */
-    pthread_cond_t idle;   /* the round's last index or thread is done */
-    uint64_t round;        /* rounds begun */
-    bool stop;             /* destroy: threads leave */
-    ab_pool_fn *fn;        /* this round's body */
-    void *arg;             /* and its argument */
-    size_t total;          /* this round's index count */
+    pthread_t *threads;         /* the pool's threads */
+    size_t count;               /* threads started */
+    pthread_mutex_t lock;       /* guards everything below but the atomics */
+    pthread_cond_t wake;        /* a round began, or stop */
+    pthread_cond_t idle;        /* the round's last index or thread is done */
+    uint64_t round;             /* rounds begun */
+    bool stop;                  /* destroy: threads leave */
+    ab_pool_fn *fn;             /* this round's body */
+    void *arg;                  /* and its argument */
+    size_t total;               /* this round's index count */
     atomic_uint_fast64_t range; /* indexes not yet taken, [lo, hi): lo in
                                    the low 32 bits, hi in the high ones */
-    atomic_size_t pending; /* indexes not yet done */
-    size_t active;         /* pool threads inside the round */
+    atomic_size_t pending;      /* indexes not yet done */
+    size_t active;              /* pool threads inside the round */
 };
 
 /* Takes the lowest (`front`) or the highest index not yet taken. */

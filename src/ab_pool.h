@@ -47,8 +47,7 @@ void ab_pool_run (ab_pool_t *self, ab_pool_fn *fn, void *arg, size_t count);
    help runs the lowest index not yet taken on the caller's thread and
    returns false when none is left; wait helps until none is left, then
    returns when every call has returned. Every start needs its wait. */
-void ab_pool_start (ab_pool_t *self, ab_pool_fn *fn, void *arg,
-                    size_t count);
+void ab_pool_start (ab_pool_t *self, ab_pool_fn *fn, void *arg, size_t count);
 bool ab_pool_help (ab_pool_t *self);
 void ab_pool_wait (ab_pool_t *self);
 

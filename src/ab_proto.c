@@ -405,9 +405,9 @@ ab_proto_send_text (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
    first (the routing id) marked. */
 
 typedef struct {
-    zmq_msg_t frame; /* built, not yet sent */
-    bool first;      /* a routing id: a message starts here */
-    bool more;       /* another frame of this message follows */
+    zmq_msg_t frame;  /* built, not yet sent */
+    bool first;       /* a routing id: a message starts here */
+    bool more;        /* another frame of this message follows */
     ab_cmd_t command; /* on the first frame: the message's command */
     uint64_t tag;     /* on the first frame: ab_outq_tag's, else 0 */
 } s_outframe_t;
@@ -560,10 +560,9 @@ ab_outq_send (ab_outq_t *self, void *socket, ab_outq_failed_fn *failed,
             s_outframe_t *slot = &self->frames[i];
             if (i > first && slot->first)
                 break;
-            if (rc == 0 &&
-                zmq_msg_send (&slot->frame, socket,
-                              (slot->more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) <
-                    0)
+            if (rc == 0 && zmq_msg_send (&slot->frame, socket,
+                                         (slot->more ? ZMQ_SNDMORE : 0) |
+                                             ZMQ_DONTWAIT) < 0)
                 rc = s_errno_code ();
             if (rc)
                 zmq_msg_close (&slot->frame);

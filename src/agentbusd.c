@@ -434,23 +434,24 @@ s_options_free (s_options_t *options)
 static int
 s_run (s_options_t *options, int signals, ab_log_t *log, ab_diag_t *diag)
 {
-    ab_broker_config_t config = {.endpoint = options->endpoint,
-                                 .topology = options->topology,
-                                 .heartbeat_ms = options->heartbeat_ms,
-                                 .max_message_bytes =
-                                     (size_t)options->max_message_bytes,
-                                 .durable = options->durable,
-                                 .data_dir = options->data_dir,
-                                 .sync = (int)options->sync[0],
-                                 .sync_ms = (int)options->sync[1],
-                                 .map_size = (size_t)options->map_size,
-                                 .memory_limit = (size_t)options->memory_limit,
-                                 .check_threads = options->check_threads < 0 ? 0
-                                                  : options->check_threads ? (int)options->check_threads : -1,
-                                 .admin_endpoint = options->admin_endpoint,
-                                 .filters = options->filters,
-                                 .config_file = options->config,
-                                 .log = log};
+    ab_broker_config_t config = {
+        .endpoint = options->endpoint,
+        .topology = options->topology,
+        .heartbeat_ms = options->heartbeat_ms,
+        .max_message_bytes = (size_t)options->max_message_bytes,
+        .durable = options->durable,
+        .data_dir = options->data_dir,
+        .sync = (int)options->sync[0],
+        .sync_ms = (int)options->sync[1],
+        .map_size = (size_t)options->map_size,
+        .memory_limit = (size_t)options->memory_limit,
+        .check_threads = options->check_threads < 0 ? 0
+                         : options->check_threads ? (int)options->check_threads
+                                                  : -1,
+        .admin_endpoint = options->admin_endpoint,
+        .filters = options->filters,
+        .config_file = options->config,
+        .log = log};
     ab_broker_t *broker = ab_broker_new (&config, diag);
     ab_diag_print (diag, stderr);
     if (!broker)

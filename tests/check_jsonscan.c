@@ -222,7 +222,8 @@ START_TEST (test_frame_key)
         const char *text;
         bool frame_key;
     } cases[] = {
-        {"{\"x\": {\"dtype\": \"float32\", \"shape\": [2], \"frame\": 0}}", true},
+        {"{\"x\": {\"dtype\": \"float32\", \"shape\": [2], \"frame\": 0}}",
+         true},
         {"{\"fr\\u0061me\": 0}", true},
         {"{\"frames\": 0, \"name\": \"frame\"}", false},
         {"[\"frame\"]", false},
@@ -294,9 +295,9 @@ s_corpus_load (s_corpus_t *corpus, const char *dir)
         {
             json_array_foreach (json_object_get (group, "tests"), j, test)
             {
-                char *data = json_dumps (json_object_get (test, "data"),
-                                         JSON_ENCODE_ANY | (j % 2 ? JSON_INDENT (1)
-                                                                  : JSON_COMPACT));
+                char *data = json_dumps (
+                    json_object_get (test, "data"),
+                    JSON_ENCODE_ANY | (j % 2 ? JSON_INDENT (1) : JSON_COMPACT));
                 if (data)
                     s_corpus_add (corpus, data);
             }
@@ -320,10 +321,10 @@ s_next (uint64_t *state)
 /* Bytes a mutation puts in: JSON's own punctuation and the bytes at the
    edges of every rule the scanner checks. */
 static const unsigned char s_bytes[] = {
-    '"', '\\', ',', ':', '[', ']', '{', '}', '0', '1', '9', '-', '+', '.',
-    'e', 'E', 'u', 'd', 'D', 'n', 't', 'f', ' ', '\n', '\t', 0x00, 0x1F,
-    0x7F, 0x80, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5,
-    0xFF};
+    '"',  '\\', ',',  ':',  '[',  ']',  '{',  '}',  '0',  '1',
+    '9',  '-',  '+',  '.',  'e',  'E',  'u',  'd',  'D',  'n',
+    't',  'f',  ' ',  '\n', '\t', 0x00, 0x1F, 0x7F, 0x80, 0xBF,
+    0xC0, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF};
 
 static bool
 s_mutate_and_check (const char *text, uint64_t *state)

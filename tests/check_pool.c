@@ -18,7 +18,7 @@
 
 /* What a round's calls leave behind. */
 typedef struct {
-    atomic_int runs[S_COUNT]; /* calls per index */
+    atomic_int runs[S_COUNT];  /* calls per index */
     atomic_bool done[S_COUNT]; /* index finished */
     uint64_t values[S_COUNT];  /* a result per index */
     uint64_t round;            /* seeds the results */
