@@ -263,11 +263,13 @@ s_with_text (const unsigned char *from, size_t size, bool escaped,
 {
     if (!escaped)
         return use (arg, (const char *)from, size);
-    char small[256];
-    char *buffer = size <= sizeof small ? small : malloc (size);
+    /* zeroed: gcc cannot see that s_unescape fills what `use` reads */
+    char small[256] = "";
+    char *buffer = size <= sizeof small ? small : calloc (1, size);
     if (!buffer)
         return -1;
-    int rc = use (arg, buffer, s_unescape (from, size, buffer));
+    size_t length = s_unescape (from, size, buffer);
+    int rc = use (arg, buffer, length);
     if (buffer != small)
         free (buffer);
     return rc;
