@@ -107,26 +107,6 @@ zmq_msg_t *ab_proto_body (ab_proto_t *self);
    message keeps none. */
 void ab_proto_take_body (ab_proto_t *self, zmq_msg_t **body_p, size_t *count_p);
 
-/* Sends one message to the peer `routing_id`: signature, command,
-   `header` (compact JSON; NULL = {}), then the `body_count` body frames.
-   The body is borrowed and shared (zmq_msg_copy), so the caller keeps it
-   for a resend. Never blocks. If `copied_p` is not NULL, it is increased
-   by the bytes of attachments (body frames after the payload) that libzmq
-   did not share but copied (only frames of at most 33 bytes, which libzmq
-   keeps inline): the broker's proof that tensors travel zero-copy.
-   Returns 0; AB_ENOENT when the peer is not connected (EHOSTUNREACH);
-   AB_EFULL when its pipe is full (EAGAIN): nothing was sent then; AB_EIO
-   for other failures. */
-int ab_proto_send (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
-                   const json_t *header, zmq_msg_t *body, size_t body_count,
-                   size_t *copied_p);
-
-/* Sends like ab_proto_send, with the header already written as compact
-   JSON text (`header_size` bytes). */
-int ab_proto_send_text (void *socket, zmq_msg_t *routing_id, ab_cmd_t command,
-                        const char *header, size_t header_size, zmq_msg_t *body,
-                        size_t body_count, size_t *copied_p);
-
 /* Messages built now and sent later, in order: the broker answers a
    whole batch of commands at once, so libzmq's I/O thread is woken once
    per batch and writes many messages per system call instead of one.
@@ -143,9 +123,14 @@ typedef void (ab_outq_failed_fn) (void *arg, zmq_msg_t *routing_id,
 ab_outq_t *ab_outq_new (void);
 void ab_outq_destroy (ab_outq_t **self_p);
 
-/* Adds a message as ab_proto_send_text would send it. `*copied_p` is
-   increased by attachment bytes that could not be shared. Returns 0 or
-   AB_ENOMEM (nothing added). */
+/* Adds one message to the peer `routing_id`: signature, command,
+   `header` (compact JSON text, `header_size` bytes), then the
+   `body_count` body frames. The body is borrowed and shared
+   (zmq_msg_copy), so the caller keeps it for a resend. If `copied_p` is
+   not NULL, it is increased by the bytes of attachments (body frames
+   after the payload) that libzmq did not share but copied (only frames of
+   at most 33 bytes, which libzmq keeps inline): the broker's proof that
+   tensors travel zero-copy. Returns 0 or AB_ENOMEM (nothing added). */
 int ab_outq_add (ab_outq_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
                  const char *header, size_t header_size, zmq_msg_t *body,
                  size_t body_count, size_t *copied_p);
@@ -157,9 +142,11 @@ void ab_outq_tag (ab_outq_t *self, uint64_t tag);
 /* Messages waiting. */
 size_t ab_outq_size (const ab_outq_t *self);
 
-/* Sends every waiting message on `socket` (a ROUTER), in order, and
-   empties the queue; `failed` (may be NULL) hears of each one refused.
-   Returns the number refused. */
+/* Sends every waiting message on `socket` (a ROUTER), in order, without
+   blocking, and empties the queue; `failed` (may be NULL) hears of each
+   one refused: AB_ENOENT when the peer is not connected (EHOSTUNREACH),
+   AB_EFULL when its pipe is full (EAGAIN), AB_EIO otherwise. Returns
+   the number refused. */
 size_t ab_outq_send (ab_outq_t *self, void *socket, ab_outq_failed_fn *failed,
                      void *arg);
 
