@@ -621,31 +621,6 @@ ab_jsonw_string (ab_jsonw_t *self, const char *key, const char *value)
     s_jsonw_quoted (self, value, strlen (value));
 }
 
-size_t
-ab_decimal_u64 (char *text, uint64_t value)
-{
-    char reversed[AB_DECIMAL_SIZE];
-    size_t length = 0;
-    do {
-        reversed[length++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
-    for (size_t i = 0; i < length; i++)
-        text[i] = reversed[length - 1 - i];
-    text[length] = '\0';
-    return length;
-}
-
-size_t
-ab_decimal_i64 (char *text, int64_t value)
-{
-    if (value >= 0)
-        return ab_decimal_u64 (text, (uint64_t)value);
-    text[0] = '-';
-    /* negated in unsigned arithmetic: INT64_MIN has no positive twin */
-    return 1 + ab_decimal_u64 (text + 1, 0 - (uint64_t)value);
-}
-
 void
 ab_jsonw_int (ab_jsonw_t *self, const char *key, long long value)
 {

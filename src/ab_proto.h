@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "ab_decimal.h"
+
 /* Every command word, agent→broker first. The order is the table order
    in ab_proto.c. */
 typedef enum {
@@ -173,15 +175,6 @@ void ab_jsonw_value (ab_jsonw_t *self, const char *key, const json_t *value);
 /* Closes the object; returns its text (NUL-terminated, valid until the
    next reset) with its length in *size_p, or NULL when out of memory. */
 const char *ab_jsonw_text (ab_jsonw_t *self, size_t *size_p);
-
-/* Bytes ab_decimal_u64 and ab_decimal_i64 may write, with the NUL. */
-#define AB_DECIMAL_SIZE 21
-
-/* Write `value` in decimal, NUL-terminated, into `text` (at least
-   AB_DECIMAL_SIZE bytes); return the length. Without printf: ids and
-   integers of every message go through here. */
-size_t ab_decimal_u64 (char *text, uint64_t value);
-size_t ab_decimal_i64 (char *text, int64_t value);
 
 /* Frees an array of frames as returned by ab_proto_take_body: closes each
    frame, frees the array; accepts NULL. */

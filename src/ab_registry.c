@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "agentbus.h"
+#include "ab_decimal.h"
 #include "ab_schema.h"
 #include "ab_schema_int.h"
 #include "ab_uri.h"
@@ -882,15 +883,9 @@ ab_registry_lookup (const ab_registry_t *self, const char *type, int version)
     /* "agentbus:TYPE/VERSION", written by hand rather than with snprintf:
        every PUB looks its schema up */
     static const char prefix[] = "agentbus:";
-    char uri[200], digits[12];
-    size_t type_length = strlen (type), count = 0;
-    unsigned value = version < 0 ? 0u - (unsigned)version : (unsigned)version;
-    do {
-        digits[count++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
-    if (version < 0)
-        digits[count++] = '-';
+    char uri[200], digits[AB_DECIMAL_SIZE];
+    size_t type_length = strlen (type);
+    size_t count = ab_decimal_i64 (digits, version);
     size_t at = sizeof prefix - 1;
     if (at + type_length + 1 + count + 1 > sizeof uri)
         return NULL; /* longer than any type the topology allows */
@@ -898,9 +893,7 @@ ab_registry_lookup (const ab_registry_t *self, const char *type, int version)
     memcpy (uri + at, type, type_length);
     at += type_length;
     uri[at++] = '/';
-    while (count)
-        uri[at++] = digits[--count];
-    uri[at] = '\0';
+    memcpy (uri + at, digits, count + 1);
     return ab_registry_lookup_id (self, uri);
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "agentbus.h"
+#include "ab_decimal.h"
 #include "ab_schema.h"
 
 #define S_MAX_DEPTH 256 /* payload nesting walked */
@@ -120,18 +121,12 @@ s_push (s_walk_t *walk, const char *key, size_t index)
 {
     size_t used = strlen (walk->path), room = sizeof walk->path - used;
     char *p = walk->path + used;
-    if (!key) { /* by hand: payload arrays are walked on every PUB */
-        char digits[24];
-        size_t count = 0;
-        do {
-            digits[count++] = (char)('0' + index % 10);
-            index /= 10;
-        } while (index);
+    if (!key) { /* no snprintf: payload arrays are walked on every PUB */
+        char digits[AB_DECIMAL_SIZE];
+        size_t count = ab_decimal_u64 (digits, index);
         if (room > count + 1) {
             *p++ = '/';
-            while (count)
-                *p++ = digits[--count];
-            *p = '\0';
+            memcpy (p, digits, count + 1);
         }
         return used;
     }

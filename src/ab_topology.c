@@ -46,6 +46,7 @@
 #include <sys/stat.h>
 
 #include "agentbus.h"
+#include "ab_decimal.h"
 #include "ab_topology.h"
 #include "ab_yaml.h"
 
@@ -977,22 +978,17 @@ s_route_destroy (void **item_p)
 }
 
 /* The routes key of (agent, type): the agent's index in decimal, \1,
-   the type; false when the type cannot be one. Written by hand, not
-   with snprintf: every PUB looks its route up. */
+   the type; false when the type cannot be one. Without snprintf: every
+   PUB looks its route up. */
 static bool
 s_route_key (char *buffer, size_t size, size_t agent, const char *type)
 {
-    char digits[24];
-    size_t count = 0;
-    do {
-        digits[count++] = (char)('0' + agent % 10);
-        agent /= 10;
-    } while (agent);
+    char digits[AB_DECIMAL_SIZE];
+    size_t count = ab_decimal_u64 (digits, agent);
     size_t type_length = strlen (type);
     if (count + 1 + type_length + 1 > size)
         return false;
-    for (size_t i = 0; i < count; i++)
-        buffer[i] = digits[count - 1 - i];
+    memcpy (buffer, digits, count);
     buffer[count] = '\1';
     memcpy (buffer + count + 1, type, type_length + 1);
     return true;
