@@ -239,7 +239,10 @@ typedef struct {
                             NULL for a durable message (read back) */
     size_t body_count;   /* entries in body */
     bool request;        /* a REQ */
-    ab_store_t *store;   /* the store holding it (memory or disk) */
+    ab_store_t *store;   /* disk: the store holding it; memory: where it
+                            goes when a copy dies into the store (a live
+                            one is held here alone, see s_memory_put) */
+    size_t bytes;        /* body bytes counted in live_bytes (memory) */
     uint64_t batch;      /* the loop turn that stored it */
 } s_message_t;
 
@@ -333,6 +336,8 @@ struct _ab_broker_t {
     ab_store_t *store;         /* memory store: non-durable edges */
     ab_store_t *disk;          /* LMDB store: durable edges, or NULL */
     ab_store_t *ids;           /* where ids come from (disk, else store) */
+    size_t memory_limit;       /* memory_limit: live_bytes + store's bytes */
+    size_t live_bytes;         /* body bytes of live non-durable messages */
     int sync_ms;               /* sync: batch interval, else 0 */
     bool sync_due;             /* sync: batch: tick after this commit */
     uint64_t batch;            /* loop turns so far: the current batch */
@@ -791,12 +796,13 @@ s_reject (ab_broker_t *self, zmq_msg_t *routing_id, const char *echo_key,
    Messages and copies */
 
 static void
-s_message_unref (s_message_t **message_p)
+s_message_unref (ab_broker_t *self, s_message_t **message_p)
 {
     s_message_t *message = *message_p;
     *message_p = NULL;
     if (!message || --message->refs > 0)
         return;
+    self->live_bytes -= message->bytes;
     free (message->type);
     free (message->from);
     json_decref (message->producer_id);
@@ -846,7 +852,7 @@ s_copy_make (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
     copy->edge = edge;
     queue->pending++;
     queue->gen->pending++;
-    zhashx_insert (self->copies, copy->id_text, copy);
+    zhashx_insert (self->copies, &copy->id, copy);
     /* the sooner of the PUB's ttl_ms and the edge's */
     int64_t expires = message->expires;
     if (edge->ttl_ms > 0 && (!expires || s_now () + edge->ttl_ms < expires))
@@ -870,7 +876,7 @@ s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
     uint64_t id = 0;
     int rc = ab_store_next_id (self->ids, &id);
     s_copy_t *copy = rc ? NULL : s_copy_make (self, queue, edge, message, id);
-    if (copy) {
+    if (copy && message->store == self->disk) {
         ab_copy_t record = s_copy_record (copy, AB_COPY_QUEUED);
         rc = ab_store_put_copy (message->store, &record);
     }
@@ -908,13 +914,13 @@ s_copy_forget (ab_broker_t *self, s_copy_t *copy, bool stored)
     ab_timer_cancel (self->timers, copy->ttl_timer);
     if (copy->ready_handle)
         zlistx_delete (copy->queue->ready, copy->ready_handle);
-    zhashx_delete (self->copies, copy->id_text);
-    if (stored)
-        ab_store_del_copy (copy->message->store, copy->id);
+    zhashx_delete (self->copies, &copy->id);
+    if (stored && copy->message->store == self->disk)
+        ab_store_del_copy (self->disk, copy->id);
     s_request_destroy (self, &copy->request);
     json_decref (copy->dead);
     ab_frames_free (copy->body, copy->body_count);
-    s_message_unref (&copy->message);
+    s_message_unref (self, &copy->message);
     free (copy->last_instance);
     s_queue_t *queue = copy->queue;
     queue->pending--;
@@ -1084,8 +1090,10 @@ s_deliver (ab_broker_t *self, s_copy_t *copy, s_instance_t *inst)
     copy->timer = ab_timer_add (
         self->timers, s_now () + copy->edge->ack_timeout_ms, S_TIMER_ACK, copy);
     self->counters[copy->attempts > 1 ? C_REDELIVERED : C_DELIVERED]++;
-    ab_copy_t record = s_copy_record (copy, AB_COPY_INFLIGHT);
-    ab_store_put_copy (message->store, &record);
+    if (message->store == self->disk) {
+        ab_copy_t record = s_copy_record (copy, AB_COPY_INFLIGHT);
+        ab_store_put_copy (self->disk, &record);
+    }
     return true;
 }
 
@@ -1203,6 +1211,41 @@ s_dead_to_agent (ab_broker_t *self, s_copy_t *copy, long to,
     return true;
 }
 
+/* Puts a live non-durable copy and its message into the memory store,
+   which until now never held them: the broker alone keeps live
+   non-durable state, and the store takes what outlives it, a dead
+   letter. The header text is not kept: only disk recovery reads it. */
+static int
+s_memory_put (ab_broker_t *self, s_copy_t *copy)
+{
+    s_message_t *message = copy->message;
+    ab_message_t record = {.id = message->id,
+                           .type = message->type,
+                           .version = message->version,
+                           .from = message->from,
+                           .producer_id =
+                               json_string_value (message->producer_id),
+                           .has_seq = message->has_seq,
+                           .seq = message->seq,
+                           .traceparent = message->traceparent,
+                           .request = message->request,
+                           .header = "{}",
+                           .frames = message->body,
+                           .frame_count = message->body_count};
+    if (message->expires)
+        record.expires_ms = message->expires - s_now () + s_wall_ms ();
+    int rc = ab_store_put_message (self->store, &record);
+    bool fresh = rc == 0;
+    if (rc == AB_EEXIST) /* an earlier copy of it died into the store */
+        rc = 0;
+    ab_copy_t state = s_copy_record (copy, AB_COPY_QUEUED);
+    if (rc == 0)
+        rc = ab_store_put_copy (self->store, &state);
+    if (rc && fresh)
+        ab_store_del_message (self->store, message->id);
+    return rc;
+}
+
 /* A copy that will never be delivered again: to the edge's dead_letter
    agent as an agentbus.dead_letter delivery, else (or when that delivery
    itself dies) into the store's dead letters. Never dropped. */
@@ -1226,15 +1269,20 @@ s_dead_letter (ab_broker_t *self, s_copy_t *copy, ab_dead_reason_t reason)
         s_copy_forget (self, copy, true);
         return;
     }
-    int rc = ab_store_dead_letter (copy->message->store, copy->id, reason,
+    bool disk = copy->message->store == self->disk;
+    int rc = disk ? 0 : s_memory_put (self, copy);
+    if (rc == 0)
+        rc = ab_store_dead_letter (copy->message->store, copy->id, reason,
                                    s_wall_ms ());
+    if (rc && !disk) /* the copy (if put) goes; the message stays if held */
+        ab_store_del_copy (self->store, copy->id);
     if (rc)
         ab_log_printf (self->log, AB_LOG_ERROR, "store: dead letter %s: %s",
                        copy->id_text, ab_strerror (rc));
     self->counters[C_DEAD_TO_STORE]++;
-    /* when the disk store could not move it, its live copy stays there
-       and comes back at the next start rather than vanish */
-    s_copy_forget (self, copy, rc && copy->message->store != self->disk);
+    /* moved, or when the disk store could not move it, its live copy
+       stays there and comes back at the next start rather than vanish */
+    s_copy_forget (self, copy, false);
 }
 
 /* A copy comes back from its holder (ack timeout, NACK requeue, death:
@@ -1377,18 +1425,33 @@ s_string_field (const json_t *header, const char *name)
 
 /* The copy named by the header's `msg` (a string, or an integer for
    lenient clients) that `inst` holds in flight, or NULL. */
+/* The copy id written in `text` as the broker writes ids (decimal, no
+   sign, no leading zero), else 0, which is no copy's. */
+static uint64_t
+s_copy_id (const char *text, size_t size)
+{
+    if (size == 0 || size >= AB_DECIMAL_SIZE || text[0] == '0')
+        return 0;
+    uint64_t id = 0;
+    for (size_t i = 0; i < size; i++) {
+        unsigned digit = (unsigned char)text[i] - '0';
+        if (digit > 9 || id > (UINT64_MAX - digit) / 10)
+            return 0;
+        id = id * 10 + digit;
+    }
+    return id;
+}
+
 static s_copy_t *
 s_held_copy (ab_broker_t *self, s_instance_t *inst, const json_t *header)
 {
     const json_t *msg = json_object_get (header, "msg");
-    char text[32];
-    if (json_is_integer (msg))
-        ab_decimal_i64 (text, (int64_t)json_integer_value (msg));
-    else if (json_is_string (msg) && json_string_length (msg) < sizeof text)
-        memcpy (text, json_string_value (msg), json_string_length (msg) + 1);
-    else
-        return NULL;
-    s_copy_t *copy = zhashx_lookup (self->copies, text);
+    uint64_t id = 0;
+    if (json_is_integer (msg) && json_integer_value (msg) > 0)
+        id = (uint64_t)json_integer_value (msg);
+    else if (json_is_string (msg))
+        id = s_copy_id (json_string_value (msg), json_string_length (msg));
+    s_copy_t *copy = id ? zhashx_lookup (self->copies, &id) : NULL;
     if (!copy || copy->state != S_COPY_INFLIGHT || copy->instance != inst)
         return NULL;
     return copy;
@@ -1783,6 +1846,26 @@ s_message_new (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     return message;
 }
 
+/* Counts a live non-durable message's body against memory_limit, with
+   what the memory store holds (dead letters). Returns 0 or AB_EFULL. */
+static int
+s_memory_hold (ab_broker_t *self, s_message_t *message)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < message->body_count; i++)
+        bytes += zmq_msg_size (&message->body[i]);
+    if (self->memory_limit) {
+        ab_store_stats_t stats;
+        ab_store_stats (self->store, &stats);
+        size_t held = self->live_bytes + stats.bytes;
+        if (bytes > self->memory_limit || held > self->memory_limit - bytes)
+            return AB_EFULL;
+    }
+    message->bytes = bytes;
+    self->live_bytes += bytes;
+    return 0;
+}
+
 /* Writes the message to its store, with its header as received (valid
    JSON: it was parsed; no NUL byte, which JSON text cannot hold outside
    an escape). Returns 0 or an ab_err_t. */
@@ -1842,9 +1925,9 @@ s_pub_refused (ab_broker_t *self, s_pub_t *pub, s_message_t *message,
     bool disk = message->store == self->disk;
     for (size_t i = 0; i < count; i++)
         s_copy_forget (self, copies[i], true);
-    if (message->id)
-        ab_store_del_message (message->store, message->id);
-    s_message_unref (&message);
+    if (disk && message->id)
+        ab_store_del_message (self->disk, message->id);
+    s_message_unref (self, &message);
     const char *why = rc != AB_EFULL ? ab_strerror (rc)
                       : disk         ? "the durable store is full (map_size "
                                        "or memory_limit); retry when "
@@ -1863,8 +1946,10 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     s_message_t *message = s_message_new (self, pub, proto);
     message->refs = 1; /* held while copies are made */
     int rc = ab_store_next_id (self->ids, &message->id);
-    if (rc == 0)
+    if (rc == 0 && message->store == self->disk)
         rc = s_message_store (message, pub, proto);
+    else if (rc == 0)
+        rc = s_memory_hold (self, message);
     if (rc) {
         s_pub_refused (self, pub, message, NULL, 0, rc);
         return;
@@ -1902,7 +1987,7 @@ s_pub_accept (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
         message->body = NULL;
         message->body_count = 0;
     }
-    s_message_unref (&message);
+    s_message_unref (self, &message);
     self->counters[pub->request ? C_REQUESTS : C_PUBLISHED]++;
     if (pub->request)
         return;
@@ -2603,9 +2688,7 @@ s_forget_vanished (ab_broker_t *self)
 {
     s_refused_t *refused;
     while ((refused = zlistx_detach (self->refused, NULL))) {
-        char id[AB_DECIMAL_SIZE];
-        ab_decimal_u64 (id, refused->copy_id);
-        s_copy_t *copy = zhashx_lookup (self->copies, id);
+        s_copy_t *copy = zhashx_lookup (self->copies, &refused->copy_id);
         if (copy && copy->state == S_COPY_INFLIGHT && copy->instance &&
             strcmp (copy->instance->key, refused->key) == 0) {
             self->counters[copy->attempts > 1 ? C_REDELIVERED : C_DELIVERED]--;
@@ -2723,7 +2806,9 @@ s_message_from_record (ab_broker_t *self, const ab_message_t *record,
         for (size_t i = 0; i < record->frame_count; i++) {
             zmq_msg_init (&message->body[i]);
             zmq_msg_copy (&message->body[i], &record->frames[i]);
+            message->bytes += zmq_msg_size (&message->body[i]);
         }
+        self->live_bytes += message->bytes; /* a replay: past the limit */
     }
     assert (message->type && message->from);
     return message;
@@ -2830,7 +2915,7 @@ s_recover (ab_broker_t *self, ab_diag_t *diag)
                                &recovery);
     for (s_message_t *message = zhashx_first (recovery.messages); message;
          message = zhashx_next (recovery.messages))
-        s_message_unref (&message);
+        s_message_unref (self, &message);
     zhashx_destroy (&recovery.messages);
     for (uint64_t *id = zlistx_first (recovery.orphans); id;
          id = zlistx_next (recovery.orphans))
@@ -3031,7 +3116,7 @@ s_replay_one (ab_broker_t *self, uint64_t id)
         why = rc ? ab_strerror (rc) : NULL;
     }
     json_decref (dead_header);
-    s_message_unref (&message);
+    s_message_unref (self, &message);
     return why;
 }
 
@@ -3356,8 +3441,10 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->durable = config->durable;
     self->log = config->log;
     self->timers = ab_timer_new ();
-    ab_store_memory_options_t memory = {.bytes_limit = config->memory_limit};
-    self->store = ab_store_new_memory (&memory);
+    /* memory_limit is the broker's to keep (s_memory_hold): the memory
+       store holds dead letters only, put when live bytes were counted */
+    self->memory_limit = config->memory_limit;
+    self->store = ab_store_new_memory (NULL);
     self->ids = self->store;
     self->outbox = zlistx_new ();
     self->vanished = zlistx_new ();
@@ -3379,7 +3466,7 @@ ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
     self->retired = zlistx_new ();
     self->agents = zhashx_new ();
     self->sessions = zhashx_new ();
-    self->copies = zhashx_new ();
+    self->copies = ab_id_hash_new (NULL);
     self->dirty = zlistx_new ();
     self->out = ab_jsonw_new ();
     self->format_assert = config->format_assert;

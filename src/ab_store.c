@@ -19,6 +19,38 @@
 #include "agentbus.h"
 #include "ab_store.h"
 
+size_t
+ab_id_hash (const void *key)
+{
+    uint64_t id = *(const uint64_t *)key;
+    /* Ids are sequential; mix so the low bits zhashx uses spread well. */
+    id ^= id >> 33;
+    id *= UINT64_C (0xff51afd7ed558ccd);
+    id ^= id >> 33;
+    return (size_t)id;
+}
+
+int
+ab_id_compare (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+zhashx_t *
+ab_id_hash_new (zhashx_destructor_fn *destructor)
+{
+    zhashx_t *hash = zhashx_new ();
+    if (!hash)
+        return NULL;
+    zhashx_set_key_hasher (hash, ab_id_hash);
+    zhashx_set_key_comparator (hash, ab_id_compare);
+    zhashx_set_key_duplicator (hash, NULL);
+    zhashx_set_key_destructor (hash, NULL);
+    zhashx_set_destructor (hash, destructor);
+    return hash;
+}
+
 struct _ab_store_t {
     const ab_store_ops_t *ops; /* the implementation's table; static */
     void *impl;                /* the implementation's state; owned */

@@ -59,6 +59,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <czmq.h>
 #include <zmq.h>
 
 /* Longest producer id (the PUB header's `id`), in bytes. */
@@ -291,6 +292,15 @@ const char *ab_dead_reason_name (ab_dead_reason_t reason);
 
 /* Parses a reason name. Returns 0 or AB_EINVAL. */
 int ab_dead_reason_from_name (const char *name, ab_dead_reason_t *reason_p);
+
+/* A zhashx keyed by pointers to uint64 ids inside its items (not
+   duplicated, so an item's id must live as long as its entry), with
+   `destructor` for the items (NULL: none). NULL when out of memory. */
+zhashx_t *ab_id_hash_new (zhashx_destructor_fn *destructor);
+
+/* The hash and order of such keys (pointers to uint64_t). */
+size_t ab_id_hash (const void *key);
+int ab_id_compare (const void *a, const void *b);
 
 /* Writes the edge key "from->to:type" into a new string (the caller's to
    free), or NULL when out of memory. */

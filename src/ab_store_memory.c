@@ -71,38 +71,6 @@ typedef struct {
     size_t bytes_limit; /* 0 = none */
 } s_memory_t;
 
-static size_t
-s_id_hash (const void *key)
-{
-    uint64_t id = *(const uint64_t *)key;
-    /* Ids are sequential; mix so the low bits zhashx uses spread well. */
-    id ^= id >> 33;
-    id *= UINT64_C (0xff51afd7ed558ccd);
-    id ^= id >> 33;
-    return (size_t)id;
-}
-
-static int
-s_id_compare (const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static zhashx_t *
-s_id_hash_new (zhashx_destructor_fn *destructor)
-{
-    zhashx_t *hash = zhashx_new ();
-    if (!hash)
-        return NULL;
-    zhashx_set_key_hasher (hash, s_id_hash);
-    zhashx_set_key_comparator (hash, s_id_compare);
-    zhashx_set_key_duplicator (hash, NULL);
-    zhashx_set_key_destructor (hash, NULL);
-    zhashx_set_destructor (hash, destructor);
-    return hash;
-}
-
 static void
 s_message_free (void **item_p)
 {
@@ -483,8 +451,8 @@ s_memory_set_seq (void *impl, const char *producer, const char *edge_key,
 static int
 s_id_sort (const void *a, const void *b)
 {
-    return s_id_compare (*(const uint64_t *const *)a,
-                         *(const uint64_t *const *)b);
+    return ab_id_compare (*(const uint64_t *const *)a,
+                          *(const uint64_t *const *)b);
 }
 
 /* Live copies in id order: recovery only, so a sort here is fine. */
@@ -566,9 +534,9 @@ ab_store_new_memory (const ab_store_memory_options_t *options)
     s_memory_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    self->messages = s_id_hash_new (s_message_free);
-    self->copies = s_id_hash_new (s_copy_free);
-    self->dead = s_id_hash_new (s_dead_free);
+    self->messages = ab_id_hash_new (s_message_free);
+    self->copies = ab_id_hash_new (s_copy_free);
+    self->dead = ab_id_hash_new (s_dead_free);
     self->seqs = zhashx_new ();
     if (!self->messages || !self->copies || !self->dead || !self->seqs) {
         s_memory_destroy (self);
