@@ -167,6 +167,34 @@ s_unicode_escape (s_scan_t *scan)
 /* A string at scan->p (pointing at the opening quote). On success
    *from_p and *size_p span its bytes between the quotes and *escaped_p
    says whether they hold escapes. */
+/* Bytes of 0x01 and of 0x80 in every lane of a word. */
+#define S_ONES UINT64_C (0x0101010101010101)
+#define S_HIGHS UINT64_C (0x8080808080808080)
+
+/* The end of the run of plain string bytes (printable ASCII other than
+   '"' and '\\') that starts at `p`, found eight bytes at a time: a lane
+   is flagged when it is '"', '\\', below 0x20 or 0x80 and above (the
+   zero-byte test of "Bit Twiddling Hacks"; a flag can only be false in
+   a lane above a true one, so the first lane is read bytewise after). */
+static const unsigned char *
+s_plain_run (const unsigned char *p, const unsigned char *end)
+{
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy (&x, p, sizeof x);
+        uint64_t quote = x ^ (S_ONES * '"'), slash = x ^ (S_ONES * '\\');
+        uint64_t flags = ((quote - S_ONES) & ~quote) |
+                         ((slash - S_ONES) & ~slash) |
+                         ((x - S_ONES * 0x20) & ~x) | x;
+        if (flags & S_HIGHS)
+            break;
+        p += 8;
+    }
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
 static int
 s_string (s_scan_t *scan, const unsigned char **from_p, size_t *size_p,
           bool *escaped_p)
@@ -174,6 +202,9 @@ s_string (s_scan_t *scan, const unsigned char **from_p, size_t *size_p,
     const unsigned char *open = scan->p++;
     bool escaped = false;
     while (scan->p < scan->end) {
+        scan->p = s_plain_run (scan->p, scan->end);
+        if (scan->p == scan->end)
+            break;
         unsigned char c = *scan->p;
         if (c == '"') {
             *from_p = open + 1;
