@@ -889,15 +889,18 @@ s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
     return rc ? NULL : copy;
 }
 
-/* Takes the copy off its holder, if any, freeing one credit. */
+/* Takes the copy off its holder, if any, freeing one credit; the holder
+   is remembered when the copy will be delivered again. */
 static void
-s_copy_unhold (ab_broker_t *self, s_copy_t *copy)
+s_copy_unhold (ab_broker_t *self, s_copy_t *copy, bool remember)
 {
     if (!copy->instance)
         return;
     zlistx_delete (copy->instance->inflight, copy->instance_handle);
-    free (copy->last_instance);
-    copy->last_instance = strdup (copy->instance->key);
+    if (remember) {
+        free (copy->last_instance);
+        copy->last_instance = strdup (copy->instance->key);
+    }
     copy->instance = NULL;
     copy->instance_handle = NULL;
     ab_timer_cancel (self->timers, copy->timer);
@@ -909,7 +912,7 @@ s_copy_unhold (ab_broker_t *self, s_copy_t *copy)
 static void
 s_copy_forget (ab_broker_t *self, s_copy_t *copy, bool stored)
 {
-    s_copy_unhold (self, copy);
+    s_copy_unhold (self, copy, false);
     ab_timer_cancel (self->timers, copy->timer);
     ab_timer_cancel (self->timers, copy->ttl_timer);
     if (copy->ready_handle)
@@ -1258,7 +1261,7 @@ s_dead_letter (ab_broker_t *self, s_copy_t *copy, ab_dead_reason_t reason)
     }
     self->dead[reason]++;
     s_mark (self, copy->queue->agent);
-    s_copy_unhold (self, copy);
+    s_copy_unhold (self, copy, false);
     ab_log_printf (self->log, AB_LOG_WARNING,
                    "dead letter: copy %s of %s from %s on %s: %s",
                    copy->id_text, copy->message->type, copy->message->from,
@@ -1291,7 +1294,7 @@ static void
 s_retry (ab_broker_t *self, s_copy_t *copy, bool counted)
 {
     s_mark (self, copy->queue->agent);
-    s_copy_unhold (self, copy);
+    s_copy_unhold (self, copy, true);
     if (!counted) {
         copy->attempts--;
         s_copy_ready (copy, true);
@@ -2098,14 +2101,14 @@ s_on_rep (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
     char why[512];
     json_t *payload = NULL, *errors = NULL;
     int code = R_VERSION;
-    snprintf (why, sizeof why,
-              "version %d of reply type '%s' is not "
-              "registered",
-              version, type);
     if (schema)
         code = s_check_payload (schema, ab_proto_body (proto),
                                 ab_proto_body_count (proto), false, &payload,
                                 why, sizeof why, &errors);
+    else
+        snprintf (why, sizeof why,
+                  "version %d of reply type '%s' is not registered", version,
+                  type);
     json_decref (payload);
     if (code >= 0) {
         s_reject (self, &inst->routing_id, "msg", msg, (s_reject_t)code, errors,
