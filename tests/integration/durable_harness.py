@@ -34,7 +34,8 @@ class Broker:
     """agentbusd on a temporary data_dir; kill () and start () at will."""
 
     def __init__(self, config_extra="", dead_letter=False, max_attempts=5,
-                 durable=True, consumers=("consumer",), data_dir=True):
+                 durable=True, consumers=("consumer",), data_dir=True,
+                 ack_timeout_ms=1000):
         """One edge producer -> C of type test.note per name C in
         `consumers` (a fan-out when there are several), durable or not;
         `dead_letter` adds an agent `graveyard` as their dead_letter
@@ -52,9 +53,10 @@ class Broker:
             f.write("edges:\n")
             for name in consumers:
                 f.write("  - {from: producer, to: %s, type: test.note, "
-                        "durable: %s, max_attempts: %d, ack_timeout_ms: 1000, "
+                        "durable: %s, max_attempts: %d, ack_timeout_ms: %d, "
                         "retry_backoff_ms: 10%s}\n"
                         % (name, "true" if durable else "false", max_attempts,
+                           ack_timeout_ms,
                            ", dead_letter: graveyard" if dead_letter else ""))
         self.config = os.path.join(self.dir, "agentbusd.yaml")
         with open(self.config, "w") as f:
