@@ -333,6 +333,41 @@ class FanOut(MemoryStoreCase):
         self.assertEqual(self.dead(), [])
         self.assertEqual(self.counters()["store_dead_letters"], 0)
 
+    def test_dead_beside_a_live_copy(self):
+        # a's copy dies while b's copy of the same message is in flight:
+        # purged, then replayed, while the broker still holds it live
+        frames = self.publish_both("m4")
+        msg_a = self.take(self.a, frames, "m4")
+        msg_b = self.take(self.b, frames, "m4")
+        self.nack(self.a, msg_a)
+        (entry,) = self.dead_when(1)
+        self.purge(entry["id"])
+        self.assertEqual(self.dead(), [])
+        self.nack(self.b, msg_b)  # put into the store again, afresh
+        (entry,) = self.dead_when(1)
+        self.assertDead(entry, msg_b, "b")
+        self.replay(entry["id"])
+        self.b.send("ACK", {"msg": self.take(self.b, frames, "m4")})
+        frames = self.publish_both("m5")
+        msg_a = self.take(self.a, frames, "m5")
+        msg_b = self.take(self.b, frames, "m5")
+        self.nack(self.a, msg_a)
+        self.replay(self.dead_when(1)[0]["id"])
+        self.nack(self.a, self.take(self.a, frames, "m5"))
+        self.nack(self.b, msg_b)
+        dead = self.dead_when(2)
+        self.assertEqual(sorted(d["edge"] for d in dead),
+                         ["producer->a:test.note", "producer->b:test.note"])
+        self.replay(*[d["id"] for d in dead])
+        self.a.send("ACK", {"msg": self.take(self.a, frames, "m5")})
+        self.b.send("ACK", {"msg": self.take(self.b, frames, "m5")})
+        self.assertAlive(self.a)
+        self.assertAlive(self.b)
+        self.assertEqual(self.dead(), [])
+        counters = self.counters()
+        self.assertEqual((counters["acked"], counters["copies_pending"],
+                          counters["store_dead_letters"]), (3, 0, 0), counters)
+
 
 class FanOutBesideDisk(FanOut):
     """The same with a data_dir: the LMDB store is open (empty: every
