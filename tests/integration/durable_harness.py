@@ -1,6 +1,6 @@
-# Shared helpers of the durable-store integration tests (test_crash.py,
-# test_store_full.py, test_admin.py): run the real agentbusd on a
-# data_dir, speak ABP/1 with plain pyzmq.
+# Shared helpers of the store integration tests (test_crash.py,
+# test_store_full.py, test_admin.py, test_memory_store.py): run the real
+# agentbusd (on a data_dir, or none), speak ABP/1 with plain pyzmq.
 #
 # Copyright (c) the agentbus authors.
 # This Source Code Form is subject to the terms of the Mozilla Public
@@ -33,24 +33,38 @@ def free_port():
 class Broker:
     """agentbusd on a temporary data_dir; kill () and start () at will."""
 
-    def __init__(self, config_extra="", dead_letter=False, max_attempts=5):
+    def __init__(self, config_extra="", dead_letter=False, max_attempts=5,
+                 durable=True, consumers=("consumer",), data_dir=True,
+                 ack_timeout_ms=1000):
+        """One edge producer -> C of type test.note per name C in
+        `consumers` (a fan-out when there are several), durable or not;
+        `dead_letter` adds an agent `graveyard` as their dead_letter
+        agent; `data_dir` False runs without one (memory store only)."""
         self.dir = tempfile.mkdtemp(prefix="ab-durable-")
-        self.data = os.path.join(self.dir, "data")
+        self.data = os.path.join(self.dir, "data") if data_dir else None
         self.endpoint = "tcp://127.0.0.1:%d" % free_port()
         self.admin = "tcp://127.0.0.1:%d" % free_port()
         topology = os.path.join(self.dir, "topology.yaml")
+        agents = ["producer", *consumers] + (["graveyard"] if dead_letter
+                                             else [])
         with open(topology, "w") as f:
-            f.write("topology: durable\nschemas: %s\nagents:\n"
-                    "  producer: {}\n  consumer: {}\nedges:\n"
-                    "  - {from: producer, to: consumer, type: test.note, "
-                    "durable: true, max_attempts: %d, ack_timeout_ms: 1000, "
-                    "retry_backoff_ms: 10}\n" % (SCHEMAS, max_attempts))
+            f.write("topology: durable\nschemas: %s\nagents:\n" % SCHEMAS)
+            f.write("".join("  %s: {}\n" % name for name in agents))
+            f.write("edges:\n")
+            for name in consumers:
+                f.write("  - {from: producer, to: %s, type: test.note, "
+                        "durable: %s, max_attempts: %d, ack_timeout_ms: %d, "
+                        "retry_backoff_ms: 10%s}\n"
+                        % (name, "true" if durable else "false", max_attempts,
+                           ack_timeout_ms,
+                           ", dead_letter: graveyard" if dead_letter else ""))
         self.config = os.path.join(self.dir, "agentbusd.yaml")
         with open(self.config, "w") as f:
-            f.write("endpoint: %s\ntopology: %s\ndata_dir: %s\n"
+            f.write("endpoint: %s\ntopology: %s\n%s"
                     "admin_endpoint: %s\nheartbeat_ms: 300\n%s"
-                    % (self.endpoint, topology, self.data, self.admin,
-                       config_extra))
+                    % (self.endpoint, topology,
+                       "data_dir: %s\n" % self.data if self.data else "",
+                       self.admin, config_extra))
         self.proc = None
         self.log = open(os.path.join(self.dir, "agentbusd.log"), "ab")
 
@@ -107,13 +121,16 @@ class Agent:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
         self.sessions = 0
+        self.frames = None  # every frame of the last message received
         self.hello()
 
-    def send(self, command, header, payload=None):
+    def send(self, command, header, payload=None, attachments=()):
+        """`payload`: a JSON value, or bytes sent as they are."""
         frames = [b"ABP/1", command.encode(), json.dumps(header).encode()]
         if payload is not None:
-            frames.append(json.dumps(payload).encode())
-        self.sock.send_multipart(frames)
+            frames.append(payload if isinstance(payload, bytes)
+                          else json.dumps(payload).encode())
+        self.sock.send_multipart(frames + list(attachments))
 
     def hello(self):
         self.sessions += 1
@@ -124,7 +141,7 @@ class Agent:
         """(command, header, payload) or None."""
         if not self.sock.poll(timeout_ms):
             return None
-        frames = self.sock.recv_multipart()
+        frames = self.frames = self.sock.recv_multipart()
         command = frames[1].decode()
         header = json.loads(frames[2])
         payload = json.loads(frames[3]) if len(frames) > 3 else None
