@@ -2966,27 +2966,16 @@ s_find_dead (ab_broker_t *self, uint64_t id, ab_dead_letter_t *dead)
     return NULL;
 }
 
-/* dead.list {cursor, limit}: one page, oldest first. The cursor is
-   "STORE:POSITION" (opaque to clients); null when there is no more. */
-static json_t *
-s_admin_list (ab_broker_t *self, const json_t *request)
+/* Appends up to `limit` dead letters of `store` after *position_p to
+   `list`, advancing *position_p; *got_p says how many. 0 or an ab_err_t. */
+static int
+s_admin_list_store (ab_store_t *store, uint64_t *position_p, size_t limit,
+                    json_t *list, size_t *got_p)
 {
-    ab_store_t *stores[2];
-    size_t count = s_stores (self, stores), which = 0;
-    uint64_t position = 0;
-    const char *cursor = s_string_field (request, "cursor");
-    if (cursor && sscanf (cursor, "%zu:%" SCNu64, &which, &position) != 2)
-        return json_pack ("{s:b, s:s}", "ok", 0, "error", "bad cursor");
-    json_int_t limit = s_int_field (request, "limit", 100);
-    if (limit < 1 || limit > S_ADMIN_LIMIT || which >= count)
-        return json_pack ("{s:b, s:s}", "ok", 0, "error",
-                          "limit must be 1 to 1000; cursor from dead.list");
-    ab_dead_letter_t *dead = calloc ((size_t)limit, sizeof *dead);
+    ab_dead_letter_t *dead = calloc (limit, sizeof *dead);
     assert (dead);
-    size_t got = 0;
-    ab_store_t *store = stores[which];
-    int rc = ab_store_list_dead (store, &position, (size_t)limit, dead, &got);
-    json_t *list = json_array ();
+    size_t got = 0, first = json_array_size (list);
+    int rc = ab_store_list_dead (store, position_p, limit, dead, &got);
     for (size_t i = 0; rc == 0 && i < got; i++)
         json_array_append_new (
             list,
@@ -3003,22 +2992,47 @@ s_admin_list (ab_broker_t *self, const json_t *request)
         ab_message_t *message = NULL;
         if (ab_store_get_message (store, dead[i].copy.message_id, &message))
             continue;
-        json_t *entry = json_array_get (list, i);
+        json_t *entry = json_array_get (list, first + i);
         json_object_set_new (entry, "type", json_string (message->type));
         json_object_set_new (entry, "from", json_string (message->from));
         ab_message_destroy (&message);
     }
     free (dead);
-    if (rc) {
-        json_decref (list);
-        return json_pack ("{s:b, s:s}", "ok", 0, "error", ab_strerror (rc));
-    }
-    if (got < (size_t)limit) { /* this store is done: the next non-empty */
-        position = 0;
-        ab_store_stats_t stats = {0};
-        while (++which < count &&
-               (ab_store_stats (stores[which], &stats), stats.dead == 0))
-            ;
+    *got_p = rc ? 0 : got;
+    return rc;
+}
+
+/* dead.list {cursor, limit}: one page, oldest first, filled from the
+   durable store's dead letters, then the memory store's. The cursor is
+   "STORE:POSITION" (opaque to clients); null when there is no more. */
+static json_t *
+s_admin_list (ab_broker_t *self, const json_t *request)
+{
+    ab_store_t *stores[2];
+    size_t count = s_stores (self, stores), which = 0;
+    uint64_t position = 0;
+    const char *cursor = s_string_field (request, "cursor");
+    if (cursor && sscanf (cursor, "%zu:%" SCNu64, &which, &position) != 2)
+        return json_pack ("{s:b, s:s}", "ok", 0, "error", "bad cursor");
+    json_int_t limit = s_int_field (request, "limit", 100);
+    if (limit < 1 || limit > S_ADMIN_LIMIT || which >= count)
+        return json_pack ("{s:b, s:s}", "ok", 0, "error",
+                          "limit must be 1 to 1000; cursor from dead.list");
+    json_t *list = json_array ();
+    size_t room = (size_t)limit;
+    while (room > 0 && which < count) {
+        size_t got = 0;
+        int rc =
+            s_admin_list_store (stores[which], &position, room, list, &got);
+        if (rc) {
+            json_decref (list);
+            return json_pack ("{s:b, s:s}", "ok", 0, "error", ab_strerror (rc));
+        }
+        room -= got;
+        if (room > 0) { /* this store is done: on to the next */
+            which++;
+            position = 0;
+        }
     }
     if (which >= count)
         return json_pack ("{s:b, s:o, s:n}", "ok", 1, "dead", list, "cursor");
@@ -3099,6 +3113,7 @@ s_replay_one (ab_broker_t *self, uint64_t id)
     s_message_t *message =
         s_message_from_record (self, stored, store, store != self->disk);
     ab_message_destroy (&stored);
+    message->expires = 0; /* its PUB's ttl_ms was spent (the edge's holds) */
     json_t *dead_header = NULL;
     s_queue_t *queue = s_recover_queue (self, &record, message, &dead_header);
     free (edge_key);

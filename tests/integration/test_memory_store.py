@@ -123,18 +123,13 @@ class MemoryStoreCase(unittest.TestCase):
         return answer
 
     def dead(self):
-        """Every dead letter, following the cursor: a page holds one
-        store's, so with a data_dir the first (the LMDB store's) may be
-        empty with a cursor to the memory store's."""
-        dead, cursor = [], None
-        for _ in range(3):  # at most one page per store, then null
-            answer = self.admin("dead.list", limit=1000, cursor=cursor)
-            self.assertTrue(answer["ok"], answer)
-            dead += answer["dead"]
-            cursor = answer["cursor"]
-            if cursor is None:
-                return dead
-        self.fail("dead.list: no end after 3 pages (%r)" % cursor)
+        """Every dead letter: one page, as a page is filled across the
+        stores (with a data_dir, the empty LMDB store's then the memory
+        store's), so under the limit no cursor is left."""
+        answer = self.admin("dead.list", limit=1000)
+        self.assertTrue(answer["ok"], answer)
+        self.assertIsNone(answer["cursor"], answer)
+        return answer["dead"]
 
     def dead_when(self, count, timeout=3.0):
         """dead.list once it has `count` entries (bounded wait)."""
@@ -376,6 +371,32 @@ class FanOutBesideDisk(FanOut):
     data_dir = True
 
 
+class Pages(MemoryStoreCase):
+    """dead.list fills a page across the stores: with a data_dir the
+    (empty) LMDB store's dead letters come first, then the memory
+    store's, and no page is empty before the last."""
+    data_dir = True
+
+    def test_pages_span_the_stores(self):
+        """Small pages walk every dead letter once, in order, and end
+        with a null cursor."""
+        for i in range(3):
+            self.pub_ok("p%d" % i, body("p%d" % i), ttl_ms=50)
+        whole = self.dead_when(3)
+        paged, cursor = [], None
+        for _ in range(4):
+            answer = self.admin("dead.list", limit=2, cursor=cursor)
+            self.assertTrue(answer["ok"], answer)
+            self.assertLessEqual(len(answer["dead"]), 2, answer)
+            paged += answer["dead"]
+            cursor = answer["cursor"]
+            if cursor is None:
+                break
+            self.assertEqual(len(answer["dead"]), 2, answer)
+        self.assertIsNone(cursor)
+        self.assertEqual([d["id"] for d in paged], [d["id"] for d in whole])
+
+
 class Graveyard(MemoryStoreCase):
     """A dead_letter agent whose delivery dies too: that copy goes into
     the memory store, and a replay gives it back to the graveyard as the
@@ -487,6 +508,17 @@ class Expiry(MemoryStoreCase):
         counters = self.counters()
         self.assertEqual((counters["dead_lettered"]["expired"],
                           counters["store_dead_letters"]), (2, 2), counters)
+        self.assertQuiet(consumer, 100)
+        # a replay is delivered: the PUB's ttl_ms was spent the first time
+        self.replay(dead[0]["id"], dead[1]["id"])
+        got = {}
+        for _ in range(2):
+            header, frames = self.deliver(consumer)
+            self.assertEqual(header["attempt"], 1, header)
+            got[header["id"]] = frames
+            consumer.send("ACK", {"msg": header["msg"]})
+        self.assertEqual(got, {"t1": [body("t1")], "t2": [body("t2")]})
+        self.assertEqual(self.dead(), [])
         self.assertQuiet(consumer, 100)
 
 
