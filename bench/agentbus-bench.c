@@ -210,7 +210,7 @@ static const struct {
     [S_DURABLE] = {"agentbusd", "fdatasync", NULL},
     [S_NATS] = {"agentbusd-small", "nats-jetstream",
                 "left: agentbusd's small of this run; base: NATS JetStream "
-                "(file storage, work queue, explicit acks, async publish)"},
+                "(file storage, explicit acks, async publish)"},
 };
 /* Bytes of the JSON payload of small, route, fanout, compete, reqrep. */
 #define S_PAYLOAD_BYTES 256
