@@ -16,8 +16,8 @@
     it is acknowledged to the producer or delivered; JetStream does not
     fsync each one) with NATS's default retention, limits: acked messages
     stay in the store. A work queue, which removes each message on its
-    ack as agentbusd forgets it, cost NATS about a third of its rate on
-    the 2-core test machine, so the comparison uses the faster default.
+    ack as agentbusd forgets it, cost NATS about 40 % of its rate on the
+    2-core test machine, so the comparison uses the faster default.
     The consumer is the library's delivery thread for a push
     subscription; the producer is the caller's thread.
 */
