@@ -14,7 +14,10 @@
     ack back through the proxy for every message. Producers and consumers
     are threads of this process with their own sockets over
     tcp://127.0.0.1; the broker and the proxy are separate processes, so
-    their peak RSS and CPU time are read from /proc alone.
+    their peak RSS and CPU time are read from /proc alone. Two kinds
+    compare with something else: durable with one fdatasync per record,
+    and nats, where agentbusd's small is set beside the same workload
+    through NATS JetStream on a nats-server of its own (ab_natsbench.c).
 
     What is counted: msgs_per_s is messages consumed per second (for
     fanout, every copy; for reqrep and latency, round trips). A run sends

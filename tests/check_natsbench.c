@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +64,21 @@ s_have_server (void)
     return found;
 }
 
+/* A port free on 127.0.0.1 right now (the kernel's choice). */
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    ck_assert_int_ge (fd, 0);
+    ck_assert_int_eq (bind (fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    ck_assert_int_eq (getsockname (fd, (struct sockaddr *)&addr, &len), 0);
+    close (fd);
+    return ntohs (addr.sin_port);
+}
+
 START_TEST (test_no_port)
 {
     char why[256] = "";
@@ -100,9 +117,8 @@ START_TEST (test_run)
     char dir[256], why[256] = "", payload[256];
     s_temp_dir (dir, sizeof dir);
     memset (payload, 'x', sizeof payload);
-    /* a port of its own, unlikely to be in use */
-    int port = 20000 + (int)(getpid () % 20000);
-    ab_natsbench_t *nats = ab_natsbench_new (dir, port, why, sizeof why);
+    ab_natsbench_t *nats =
+        ab_natsbench_new (dir, s_free_port (), why, sizeof why);
     ck_assert_msg (nats != NULL, "%s", why);
     pid_t pid = ab_natsbench_pid (nats);
     ck_assert_int_gt (pid, 0);
