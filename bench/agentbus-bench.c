@@ -215,6 +215,7 @@ static const struct {
                 "left: agentbusd's small of this run; base: NATS JetStream "
                 "(file storage, explicit acks, async publish)"},
 };
+
 /* Bytes of the JSON payload of small, route, fanout, compete, reqrep. */
 #define S_PAYLOAD_BYTES 256
 /* Small messages in flight end to end, all producers together. */
