@@ -14,7 +14,10 @@
     ack back through the proxy for every message. Producers and consumers
     are threads of this process with their own sockets over
     tcp://127.0.0.1; the broker and the proxy are separate processes, so
-    their peak RSS and CPU time are read from /proc alone.
+    their peak RSS and CPU time are read from /proc alone. Two kinds
+    compare with something else: durable with one fdatasync per record,
+    and nats, where agentbusd's small is set beside the same workload
+    through NATS JetStream on a nats-server of its own (ab_natsbench.c).
 
     What is counted: msgs_per_s is messages consumed per second (for
     fanout, every copy; for reqrep and latency, round trips). A run sends
@@ -52,6 +55,9 @@
 #include <zmq.h>
 
 #include "ab_hist.h"
+#ifdef HAVE_NATS
+#include "ab_natsbench.h"
+#endif
 
 /* The broker started unless --agentbusd says otherwise: the build tree's,
    as the Makefile defines it. */
@@ -191,6 +197,25 @@ static const s_scenario_t s_scenarios[] = {
 };
 
 #define S_SCENARIOS (sizeof s_scenarios / sizeof s_scenarios[0])
+/* small, the first row: latency's rates and the nats row come from it. */
+#define S_SMALL (&s_scenarios[0])
+
+/* What the two sides of each kind are, as the JSON's "broker" and
+   "baseline" name them; `note` is printed under a row that ran. */
+static const struct {
+    const char *broker;   /* the broker side */
+    const char *baseline; /* the baseline side */
+    const char *note;     /* for the table, or NULL */
+} s_sides[] = {
+    [S_FLOW] = {"agentbusd", "zmq-proxy", NULL},
+    [S_REQREP] = {"agentbusd", "zmq-proxy", NULL},
+    [S_LATENCY] = {"agentbusd", "zmq-proxy", NULL},
+    [S_DURABLE] = {"agentbusd", "fdatasync", NULL},
+    [S_NATS] = {"agentbusd-small", "nats-jetstream",
+                "left: agentbusd's small of this run; base: NATS JetStream "
+                "(file storage, explicit acks, async publish)"},
+};
+
 /* Bytes of the JSON payload of small, route, fanout, compete, reqrep. */
 #define S_PAYLOAD_BYTES 256
 /* Small messages in flight end to end, all producers together. */
@@ -242,7 +267,7 @@ typedef struct {
     s_options_t options; /* settings */
     char dir[256];       /* temp dir: topology, schemas, logs, data */
     char self[512];      /* this program, to start the proxy child */
-    double small_max;    /* the broker's small msgs/s, for latency */
+    s_side_t small;      /* the broker's side of small, once it ran */
     double fsync_per_s;  /* the fdatasync rate, measured once */
     int broker_runs;     /* brokers started (log file names) */
 } s_bench_t;
@@ -1173,6 +1198,19 @@ s_run_producers (s_run_t *run)
         run->errors += expected - run->delivered;
 }
 
+/* Peak RSS and CPU seconds per million messages counted of the process
+   under test, whose CPU time was `cpu0` when the measurement began. */
+static void
+s_proc_figures (pid_t pid, double cpu0, s_side_t *side)
+{
+    double cpu1, hwm;
+    s_proc_stats (pid, &cpu1, &hwm);
+    if (hwm >= 0)
+        side->peak_rss_kb = hwm;
+    if (cpu1 >= 0 && cpu0 >= 0 && side->messages)
+        side->cpu_s_per_m = (cpu1 - cpu0) / ((double)side->messages / 1e6);
+}
+
 /* Turns the run's counters into figures. */
 static void
 s_figures (s_run_t *run, pid_t pid, double cpu0, s_side_t *side)
@@ -1193,12 +1231,7 @@ s_figures (s_run_t *run, pid_t pid, double cpu0, s_side_t *side)
         side->p99_us = (double)ab_hist_percentile (run->hist, 0.99) / 1e3;
         side->p999_us = (double)ab_hist_percentile (run->hist, 0.999) / 1e3;
     }
-    double cpu1, hwm;
-    s_proc_stats (pid, &cpu1, &hwm);
-    if (hwm >= 0)
-        side->peak_rss_kb = hwm;
-    if (cpu1 >= 0 && cpu0 >= 0 && side->messages)
-        side->cpu_s_per_m = (cpu1 - cpu0) / ((double)side->messages / 1e6);
+    s_proc_figures (pid, cpu0, side);
     if (sc->kind == S_LATENCY)
         side->offered_per_s = run->rate;
 }
@@ -1259,29 +1292,38 @@ s_run_side (const s_options_t *options, const s_scenario_t *sc, void *ctx,
 /* ---------------------------------------------------------------------
    Scenarios */
 
+/* The broker's side of a flow, reqrep or latency scenario, against a
+   fresh agentbusd; the reason in `why` if it did not start. */
+static void
+s_broker_side (s_bench_t *bench, const s_scenario_t *sc, double rate,
+               s_side_t *side, char *why, size_t size)
+{
+    char topology[320];
+    snprintf (topology, sizeof topology, "%s/topology.yaml", bench->dir);
+    void *ctx = zmq_ctx_new ();
+    s_proc_t proc;
+    if (s_broker_start (bench, ctx, topology, NULL, &proc, why, size) == 0) {
+        s_run_side (&bench->options, sc, ctx, &proc, false, rate, side);
+        s_proc_stop (&proc);
+    }
+    zmq_ctx_term (ctx);
+}
+
 /* Both sides of a flow, reqrep or latency scenario. */
 static void
 s_scenario_zmq (s_bench_t *bench, s_result_t *result)
 {
     const s_scenario_t *sc = result->scenario;
-    double rate = sc->rate_fraction * bench->small_max;
+    double rate = sc->rate_fraction * bench->small.msgs_per_s;
     if (sc->kind == S_LATENCY && !(rate > 0)) {
         snprintf (result->skipped, sizeof result->skipped,
                   "the small scenario measured no maximum");
         return;
     }
-    char topology[320];
-    snprintf (topology, sizeof topology, "%s/topology.yaml", bench->dir);
+    s_broker_side (bench, sc, rate, &result->broker, result->skipped,
+                   sizeof result->skipped);
     void *ctx = zmq_ctx_new ();
     s_proc_t proc;
-    if (s_broker_start (bench, ctx, topology, NULL, &proc, result->skipped,
-                        sizeof result->skipped) == 0) {
-        s_run_side (&bench->options, sc, ctx, &proc, false, rate,
-                    &result->broker);
-        s_proc_stop (&proc);
-    }
-    zmq_ctx_term (ctx);
-    ctx = zmq_ctx_new ();
     if (s_proxy_start (bench, &proc) == 0) {
         s_run_side (&bench->options, sc, ctx, &proc, true, rate,
                     &result->baseline);
@@ -1289,8 +1331,8 @@ s_scenario_zmq (s_bench_t *bench, s_result_t *result)
     } else
         result->baseline.errors++;
     zmq_ctx_term (ctx);
-    if (strcmp (sc->name, "small") == 0 && result->broker.msgs_per_s > 0)
-        bench->small_max = result->broker.msgs_per_s;
+    if (sc == S_SMALL)
+        bench->small = result->broker;
 }
 
 /* The durable baseline: 256-byte records appended to a file in the temp
@@ -1383,6 +1425,53 @@ s_in_path (const char *name)
     return found;
 }
 
+#ifdef HAVE_NATS
+/* small's workload through NATS JetStream on a nats-server of its own:
+   the same payload, window and credit, timed the same way. */
+static void
+s_nats_side (s_bench_t *bench, s_side_t *side, char *why, size_t size)
+{
+    ab_natsbench_t *nats =
+        ab_natsbench_new (bench->dir, s_free_port (), why, size);
+    if (!nats)
+        return;
+    char payload[S_PAYLOAD_BYTES + 1];
+    s_event_payload (payload, S_PAYLOAD_BYTES);
+    double cpu0, hwm;
+    s_proc_stats (ab_natsbench_pid (nats), &cpu0, &hwm);
+    ab_natsbench_counts_t counts;
+    if (ab_natsbench_run (nats, payload, S_PAYLOAD_BYTES, S_WINDOW,
+                          bench->options.credit, bench->options.seconds,
+                          &counts) == 0) {
+        side->messages = counts.consumed;
+        side->errors = counts.errors;
+        if (counts.seconds > 0 && counts.consumed)
+            side->msgs_per_s = (double)counts.consumed / counts.seconds;
+        side->mb_per_s = side->msgs_per_s * S_PAYLOAD_BYTES / 1e6;
+        s_proc_figures (ab_natsbench_pid (nats), cpu0, side);
+    } else
+        snprintf (why, size, "cannot subscribe to the NATS JetStream stream");
+    ab_natsbench_destroy (&nats);
+}
+
+/* nats: agentbusd's small (of this run, or a pass of its own when small
+   was not chosen) against the same workload through NATS JetStream. */
+static void
+s_scenario_nats (s_bench_t *bench, s_result_t *result)
+{
+    if (!s_in_path ("nats-server")) {
+        snprintf (result->skipped, sizeof result->skipped,
+                  "nats-server not installed");
+        return;
+    }
+    if (isnan (bench->small.msgs_per_s))
+        s_broker_side (bench, S_SMALL, 0, &bench->small, result->skipped,
+                       sizeof result->skipped);
+    result->broker = bench->small;
+    s_nats_side (bench, &result->baseline, result->skipped,
+                 sizeof result->skipped);
+}
+#else
 /* nats: this build has no NATS client; say which part is missing. */
 static void
 s_scenario_nats (s_bench_t *bench, s_result_t *result)
@@ -1394,6 +1483,7 @@ s_scenario_nats (s_bench_t *bench, s_result_t *result)
                     "(libnats-dev)"
                   : "nats-server not installed");
 }
+#endif
 
 /* ---------------------------------------------------------------------
    Reporting */
@@ -1445,8 +1535,11 @@ s_print_result (const s_result_t *result)
             s_fmt (f[10], 32, "%.0f", z->p99_us),
             s_fmt (f[11], 32, "%.2f", z->cpu_s_per_m),
             s_fmt (f[12], 32, "%.3f", s_ratio (result)));
+    const char *note = s_sides[result->scenario->kind].note;
     if (result->skipped[0])
         printf ("  %s: skipped: %s\n", result->scenario->name, result->skipped);
+    else if (note)
+        printf ("  %s: %s\n", result->scenario->name, note);
     if (b->errors || z->errors)
         printf ("  %s: errors: broker %llu, baseline %llu\n",
                 result->scenario->name, (unsigned long long)b->errors,
@@ -1487,8 +1580,13 @@ s_write_json (const s_options_t *options, const s_result_t *results,
     json_t *array = json_array ();
     for (size_t i = 0; i < count; i++) {
         json_t *object = json_object ();
+        s_kind_t kind = results[i].scenario->kind;
         json_object_set_new (object, "scenario",
                              json_string (results[i].scenario->name));
+        json_object_set_new (object, "broker",
+                             json_string (s_sides[kind].broker));
+        json_object_set_new (object, "baseline",
+                             json_string (s_sides[kind].baseline));
         s_side_json (object, "", &results[i].broker);
         s_side_json (object, "baseline_", &results[i].baseline);
         json_object_set_new (object, "ratio", s_num (s_ratio (&results[i])));
@@ -1657,11 +1755,13 @@ s_remove_entry (const char *path, const struct stat *st, int flag,
     return 0;
 }
 
-/* A scenario ran badly: errors, or nothing measured where it ran. */
+/* A scenario ran badly: errors, or nothing measured where it ran. A
+   nats that could not run (no server, no client, a server that would
+   not start) is skipped, not failed. */
 static bool
 s_failed (const s_result_t *result)
 {
-    if (result->scenario->kind == S_NATS)
+    if (result->scenario->kind == S_NATS && result->skipped[0])
         return false;
     if (result->broker.errors || result->baseline.errors ||
         isnan (result->baseline.msgs_per_s))
@@ -1723,6 +1823,7 @@ main (int argc, char *argv[])
     s_bench_t bench = {
         .options = {.agentbusd = AB_BENCH_AGENTBUSD, .mode = "full"},
         .fsync_per_s = NAN};
+    s_side_clear (&bench.small);
     bool chosen[S_SCENARIOS] = {false};
     if (s_parse (argc, argv, &bench.options) ||
         s_select (bench.options.select, chosen))

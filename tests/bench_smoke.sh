@@ -32,6 +32,35 @@ for r in rows[2:4]:
     assert r["baseline_msgs_per_s"] > 0, r
     if r["skipped"]:
         assert r["msgs_per_s"] is None and r["ratio"] is None, r
-assert rows[4]["skipped"] and rows[4]["msgs_per_s"] is None
-print("bench JSON ok:", ", ".join(names))
+nats = rows[4]
+assert nats["broker"] == "agentbusd-small", nats
+assert nats["baseline"] == "nats-jetstream", nats
+if nats["skipped"]:
+    # no nats-server, no libnats, or a server that would not start
+    assert nats["baseline_msgs_per_s"] is None and nats["ratio"] is None, nats
+else:
+    # agentbusd's side is small's of this run
+    assert nats["msgs_per_s"] == rows[0]["msgs_per_s"], nats
+    assert nats["baseline_msgs_per_s"] > 0 and nats["ratio"] > 0, nats
+    assert nats["baseline_errors"] == 0, nats
+    open(sys.argv[1] + ".nats", "w").close()
+print("bench JSON ok:", ", ".join(names),
+      "(nats skipped: %s)" % nats["skipped"] if nats["skipped"] else "")
+PY
+# where NATS ran: `--scenarios nats` alone runs small's broker side itself
+[ -e "$out/bench.json.nats" ] || exit 0
+"$build/bench/agentbus-bench" --scenarios nats --seconds 0.5 \
+    --agentbusd "$build/agentbusd" --json "$out/nats.json" || exit 1
+python3 - "$out/nats.json" <<'PY' || exit 1
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [r["scenario"] for r in rows] == ["nats"], rows
+r = rows[0]
+assert not r["skipped"], r
+for k in ["msgs_per_s", "baseline_msgs_per_s", "ratio"]:
+    assert isinstance(r[k], float) and r[k] > 0, (k, r[k])
+assert r["errors"] == 0 and r["baseline_errors"] == 0, r
+assert r["baseline_peak_rss_kb"] > 0 and r["baseline_cpu_s_per_m"] >= 0, r
+print("nats alone ok: %.0f msg/s against %.0f" % (r["msgs_per_s"],
+                                                  r["baseline_msgs_per_s"]))
 PY
