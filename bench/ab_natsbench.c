@@ -39,6 +39,7 @@
 
 #include <nats/nats.h>
 
+#include "ab_child.h"
 #include "ab_natsbench.h"
 
 /* The stream and its one subject. */
@@ -78,14 +79,6 @@ s_now (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void
-s_sleep_ns (int64_t ns)
-{
-    struct timespec ts = {ns / 1000000000LL, ns % 1000000000LL};
-    while (nanosleep (&ts, &ts) && errno == EINTR)
-        ;
 }
 
 /* The last non-empty line of a file (nats-server's fatal error comes
@@ -150,26 +143,6 @@ s_server_start (ab_natsbench_t *self, int port, char *why, size_t size)
     return 0;
 }
 
-/* SIGTERM (nats-server then flushes its store and exits), SIGKILL after
-   10 s; reaps it either way. */
-static void
-s_server_stop (ab_natsbench_t *self)
-{
-    if (self->pid <= 0)
-        return;
-    kill (self->pid, SIGTERM);
-    for (int i = 0; i < 1000; i++) {
-        if (waitpid (self->pid, NULL, WNOHANG) == self->pid) {
-            self->pid = 0;
-            return;
-        }
-        s_sleep_ns (10000000);
-    }
-    kill (self->pid, SIGKILL);
-    waitpid (self->pid, NULL, 0);
-    self->pid = 0;
-}
-
 /* Any asynchronous error of a connection (a slow consumer, a lost
    connection) is an error of the run. */
 static void
@@ -214,7 +187,7 @@ s_connect_all (ab_natsbench_t *self, char *why, size_t size)
         }
         self->producer = s_connect (self);
         if (!self->producer)
-            s_sleep_ns (50000000);
+            ab_child_sleep_ns (50000000);
     }
     if (self->producer)
         self->consumer = s_connect (self);
@@ -289,7 +262,7 @@ ab_natsbench_destroy (ab_natsbench_t **self_p)
         natsConnection_Destroy (self->producer);
     if (self->consumer)
         natsConnection_Destroy (self->consumer);
-    s_server_stop (self);
+    ab_child_stop (&self->pid);
     nftw (self->store, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     /* the library's threads end here, so the next instance (and a leak
        checker) finds it closed */
@@ -377,7 +350,7 @@ s_publish (ab_natsbench_t *self, jsCtx *js, const void *payload, size_t size,
     int64_t published = 0;
     while (s_now () < deadline) {
         if (published - self->consumed >= window) {
-            s_sleep_ns (S_ROOM_NS);
+            ab_child_sleep_ns (S_ROOM_NS);
             continue;
         }
         if (js_PublishAsync (js, S_SUBJECT, payload, (int)size, NULL) !=
@@ -408,7 +381,7 @@ s_drain (ab_natsbench_t *self, jsCtx *js, int64_t published)
     }
     int64_t expected = published - self->refused;
     while (self->consumed < expected && s_now () < until)
-        s_sleep_ns (1000000);
+        ab_child_sleep_ns (1000000);
     if (self->consumed < expected)
         self->errors += expected - self->consumed;
 }

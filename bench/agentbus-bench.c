@@ -54,6 +54,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "ab_child.h"
 #include "ab_hist.h"
 #ifdef HAVE_NATS
 #include "ab_natsbench.h"
@@ -281,14 +282,6 @@ s_now (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void
-s_sleep_ns (int64_t ns)
-{
-    struct timespec ts = {ns / 1000000000LL, ns % 1000000000LL};
-    while (nanosleep (&ts, &ts) && errno == EINTR)
-        ;
 }
 
 /* A TCP port free right now on 127.0.0.1 (the kernel's choice). */
@@ -639,25 +632,6 @@ typedef struct {
     char backend[64];  /* proxy: where consumers connect */
 } s_proc_t;
 
-/* Stops a child: SIGTERM, then SIGKILL after 10 s. */
-static void
-s_proc_stop (s_proc_t *proc)
-{
-    if (proc->pid <= 0)
-        return;
-    kill (proc->pid, SIGTERM);
-    for (int i = 0; i < 1000; i++) {
-        if (waitpid (proc->pid, NULL, WNOHANG) == proc->pid) {
-            proc->pid = 0;
-            return;
-        }
-        s_sleep_ns (10000000);
-    }
-    kill (proc->pid, SIGKILL);
-    waitpid (proc->pid, NULL, 0);
-    proc->pid = 0;
-}
-
 /* The first line of a file, for a reason (trailing newline dropped). */
 static void
 s_first_line (const char *path, char *out, size_t size)
@@ -733,7 +707,7 @@ s_broker_start (s_bench_t *bench, void *ctx, const char *topology,
         _exit (127);
     }
     if (s_broker_wait (ctx, proc, why, size)) {
-        s_proc_stop (proc);
+        ab_child_stop (&proc->pid);
         return -1;
     }
     return 0;
@@ -766,7 +740,7 @@ s_proxy_start (s_bench_t *bench, s_proc_t *proc)
     ssize_t got = proc->pid > 0 ? read (ready[0], &byte, 1) : -1;
     close (ready[0]);
     if (got != 1) {
-        s_proc_stop (proc);
+        ab_child_stop (&proc->pid);
         return -1;
     }
     return 0;
@@ -1165,10 +1139,10 @@ s_start_consumers (s_run_t *run, s_consumer_t *consumers)
     }
     int64_t until = s_now () + 10 * 1000000000LL;
     while (run->ready < sc->consumers && s_now () < until)
-        s_sleep_ns (1000000);
+        ab_child_sleep_ns (1000000);
     /* a DEALER backend deals only to peers it has seen connect */
     if (run->baseline)
-        s_sleep_ns (200000000);
+        ab_child_sleep_ns (200000000);
     return run->errors ? -1 : 0;
 }
 
@@ -1193,7 +1167,7 @@ s_run_producers (s_run_t *run)
     int64_t expected =
         (run->baseline ? run->published : run->accepted) * sc->copies;
     while (run->delivered < expected && s_now () < until)
-        s_sleep_ns (1000000);
+        ab_child_sleep_ns (1000000);
     if (run->delivered < expected)
         run->errors += expected - run->delivered;
 }
@@ -1304,7 +1278,7 @@ s_broker_side (s_bench_t *bench, const s_scenario_t *sc, double rate,
     s_proc_t proc;
     if (s_broker_start (bench, ctx, topology, NULL, &proc, why, size) == 0) {
         s_run_side (&bench->options, sc, ctx, &proc, false, rate, side);
-        s_proc_stop (&proc);
+        ab_child_stop (&proc.pid);
     }
     zmq_ctx_term (ctx);
 }
@@ -1327,7 +1301,7 @@ s_scenario_zmq (s_bench_t *bench, s_result_t *result)
     if (s_proxy_start (bench, &proc) == 0) {
         s_run_side (&bench->options, sc, ctx, &proc, true, rate,
                     &result->baseline);
-        s_proc_stop (&proc);
+        ab_child_stop (&proc.pid);
     } else
         result->baseline.errors++;
     zmq_ctx_term (ctx);
@@ -1394,7 +1368,7 @@ s_scenario_durable (s_bench_t *bench, s_result_t *result)
     else
         snprintf (why, sizeof why, "cannot write %.160s", config);
     if (rc == 0) {
-        s_proc_stop (&proc);
+        ab_child_stop (&proc.pid);
         rc = s_durable_config (bench, sc->sync, config, sizeof config);
         if (rc == 0)
             rc = s_broker_start (bench, ctx, NULL, config, &proc, why,
@@ -1402,7 +1376,7 @@ s_scenario_durable (s_bench_t *bench, s_result_t *result)
     }
     if (rc == 0) {
         s_run_side (&bench->options, sc, ctx, &proc, false, 0, &result->broker);
-        s_proc_stop (&proc);
+        ab_child_stop (&proc.pid);
     } else
         snprintf (result->skipped, sizeof result->skipped, "%s", why);
     zmq_ctx_term (ctx);
