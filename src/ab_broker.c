@@ -878,7 +878,7 @@ s_copy_new (ab_broker_t *self, s_queue_t *queue, const ab_edge_t *edge,
     s_copy_t *copy = rc ? NULL : s_copy_make (self, queue, edge, message, id);
     if (copy && message->store == self->disk) {
         ab_copy_t record = s_copy_record (copy, AB_COPY_QUEUED);
-        rc = ab_store_put_copy (message->store, &record);
+        rc = ab_store_put_copy (self->disk, &record);
     }
     if (rc)
         ab_log_printf (self->log, AB_LOG_ERROR, "store: a copy on %s: %s",
@@ -1426,8 +1426,6 @@ s_string_field (const json_t *header, const char *name)
     return json_string_value (json_object_get (header, name));
 }
 
-/* The copy named by the header's `msg` (a string, or an integer for
-   lenient clients) that `inst` holds in flight, or NULL. */
 /* The copy id written in `text` as the broker writes ids (decimal, no
    sign, no leading zero), else 0, which is no copy's. */
 static uint64_t
@@ -1445,6 +1443,8 @@ s_copy_id (const char *text, size_t size)
     return id;
 }
 
+/* The copy named by the header's `msg` (a string, or an integer for
+   lenient clients) that `inst` holds in flight, or NULL. */
 static s_copy_t *
 s_held_copy (ab_broker_t *self, s_instance_t *inst, const json_t *header)
 {
@@ -2771,7 +2771,7 @@ s_begin (ab_broker_t *self)
 /* What recovery collects while the store is walked. */
 typedef struct {
     ab_broker_t *broker; /* the broker */
-    zhashx_t *messages;  /* id text → s_message_t * (one reference) */
+    zhashx_t *messages;  /* id → s_message_t * (one reference) */
     zlistx_t *orphans;   /* copy ids (uint64_t *) to delete afterwards */
     size_t copies;       /* copies requeued */
     size_t skipped;      /* copies left in the store */
@@ -2809,8 +2809,8 @@ s_message_from_record (ab_broker_t *self, const ab_message_t *record,
         for (size_t i = 0; i < record->frame_count; i++) {
             zmq_msg_init (&message->body[i]);
             zmq_msg_copy (&message->body[i], &record->frames[i]);
-            message->bytes += zmq_msg_size (&message->body[i]);
         }
+        message->bytes = ab_message_bytes (record);
         self->live_bytes += message->bytes; /* a replay: past the limit */
     }
     assert (message->type && message->from);
@@ -2821,11 +2821,9 @@ static int
 s_recover_message (void *arg, const ab_message_t *record)
 {
     s_recovery_t *recovery = arg;
-    char key[24];
-    snprintf (key, sizeof key, "%" PRIu64, record->id);
-    zhashx_insert (recovery->messages, key,
-                   s_message_from_record (recovery->broker, record,
-                                          recovery->broker->disk, false));
+    s_message_t *message = s_message_from_record (
+        recovery->broker, record, recovery->broker->disk, false);
+    zhashx_insert (recovery->messages, &message->id, message);
     return 0;
 }
 
@@ -2870,9 +2868,8 @@ s_recover_copy (void *arg, const ab_copy_t *record)
 {
     s_recovery_t *recovery = arg;
     ab_broker_t *self = recovery->broker;
-    char key[24];
-    snprintf (key, sizeof key, "%" PRIu64, record->message_id);
-    s_message_t *message = zhashx_lookup (recovery->messages, key);
+    s_message_t *message =
+        zhashx_lookup (recovery->messages, &record->message_id);
     json_t *dead = NULL;
     s_queue_t *queue = message && !message->request
                            ? s_recover_queue (self, record, message, &dead)
@@ -2911,7 +2908,7 @@ s_recover_copy (void *arg, const ab_copy_t *record)
 static int
 s_recover (ab_broker_t *self, ab_diag_t *diag)
 {
-    s_recovery_t recovery = {self, zhashx_new (), zlistx_new (), 0, 0};
+    s_recovery_t recovery = {self, ab_id_hash_new (NULL), zlistx_new (), 0, 0};
     assert (recovery.messages && recovery.orphans);
     zlistx_set_destructor (recovery.orphans, (czmq_destructor *)zstr_free);
     int rc = ab_store_recover (self->disk, s_recover_message, s_recover_copy,

@@ -164,9 +164,6 @@ s_unicode_escape (s_scan_t *scan)
     return 0;
 }
 
-/* A string at scan->p (pointing at the opening quote). On success
-   *from_p and *size_p span its bytes between the quotes and *escaped_p
-   says whether they hold escapes. */
 /* Bytes of 0x01 and of 0x80 in every lane of a word. */
 #define S_ONES UINT64_C (0x0101010101010101)
 #define S_HIGHS UINT64_C (0x8080808080808080)
@@ -195,6 +192,9 @@ s_plain_run (const unsigned char *p, const unsigned char *end)
     return p;
 }
 
+/* A string at scan->p (pointing at the opening quote). On success
+   *from_p and *size_p span its bytes between the quotes and *escaped_p
+   says whether they hold escapes. */
 static int
 s_string (s_scan_t *scan, const unsigned char **from_p, size_t *size_p,
           bool *escaped_p)

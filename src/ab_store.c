@@ -19,8 +19,9 @@
 #include "agentbus.h"
 #include "ab_store.h"
 
-size_t
-ab_id_hash (const void *key)
+/* Ids are keys by pointer (ab_id_hash_new). */
+static size_t
+s_id_hash (const void *key)
 {
     uint64_t id = *(const uint64_t *)key;
     /* Ids are sequential; mix so the low bits zhashx uses spread well. */
@@ -43,7 +44,7 @@ ab_id_hash_new (zhashx_destructor_fn *destructor)
     zhashx_t *hash = zhashx_new ();
     if (!hash)
         return NULL;
-    zhashx_set_key_hasher (hash, ab_id_hash);
+    zhashx_set_key_hasher (hash, s_id_hash);
     zhashx_set_key_comparator (hash, ab_id_compare);
     zhashx_set_key_duplicator (hash, NULL);
     zhashx_set_key_destructor (hash, NULL);

@@ -298,8 +298,7 @@ int ab_dead_reason_from_name (const char *name, ab_dead_reason_t *reason_p);
    `destructor` for the items (NULL: none). NULL when out of memory. */
 zhashx_t *ab_id_hash_new (zhashx_destructor_fn *destructor);
 
-/* The hash and order of such keys (pointers to uint64_t). */
-size_t ab_id_hash (const void *key);
+/* The order of such keys (pointers to uint64_t). */
 int ab_id_compare (const void *a, const void *b);
 
 /* Writes the edge key "from->to:type" into a new string (the caller's to
