@@ -35,7 +35,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -45,7 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -282,23 +280,6 @@ s_now (void)
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* A TCP port free right now on 127.0.0.1 (the kernel's choice). */
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    int port = -1;
-    if (fd >= 0 && bind (fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
-        getsockname (fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs (addr.sin_port);
-    if (fd >= 0)
-        close (fd);
-    return port;
 }
 
 static int
@@ -682,7 +663,7 @@ s_broker_start (s_bench_t *bench, void *ctx, const char *topology,
 {
     memset (proc, 0, sizeof *proc);
     snprintf (proc->endpoint, sizeof proc->endpoint, "tcp://127.0.0.1:%d",
-              s_free_port ());
+              ab_child_free_port ());
     snprintf (proc->log, sizeof proc->log, "%s/agentbusd-%d.log", bench->dir,
               ++bench->broker_runs);
     proc->pid = fork ();
@@ -720,9 +701,9 @@ s_proxy_start (s_bench_t *bench, s_proc_t *proc)
 {
     memset (proc, 0, sizeof *proc);
     snprintf (proc->endpoint, sizeof proc->endpoint, "tcp://127.0.0.1:%d",
-              s_free_port ());
+              ab_child_free_port ());
     snprintf (proc->backend, sizeof proc->backend, "tcp://127.0.0.1:%d",
-              s_free_port ());
+              ab_child_free_port ());
     int ready[2];
     if (pipe (ready))
         return -1;
@@ -1382,23 +1363,6 @@ s_scenario_durable (s_bench_t *bench, s_result_t *result)
     zmq_ctx_term (ctx);
 }
 
-/* True if `name` is an executable in $PATH. */
-static bool
-s_in_path (const char *name)
-{
-    const char *path = getenv ("PATH");
-    char *copy = strdup (path ? path : "/usr/bin:/bin"), *save = NULL;
-    bool found = false;
-    for (char *dir = strtok_r (copy, ":", &save); dir && !found;
-         dir = strtok_r (NULL, ":", &save)) {
-        char full[512];
-        snprintf (full, sizeof full, "%s/%s", dir, name);
-        found = access (full, X_OK) == 0;
-    }
-    free (copy);
-    return found;
-}
-
 #ifdef HAVE_NATS
 /* small's workload through NATS JetStream on a nats-server of its own:
    the same payload, window and credit, timed the same way. */
@@ -1406,7 +1370,7 @@ static void
 s_nats_side (s_bench_t *bench, s_side_t *side, char *why, size_t size)
 {
     ab_natsbench_t *nats =
-        ab_natsbench_new (bench->dir, s_free_port (), why, size);
+        ab_natsbench_new (bench->dir, ab_child_free_port (), why, size);
     if (!nats)
         return;
     char payload[S_PAYLOAD_BYTES + 1];
@@ -1433,7 +1397,7 @@ s_nats_side (s_bench_t *bench, s_side_t *side, char *why, size_t size)
 static void
 s_scenario_nats (s_bench_t *bench, s_result_t *result)
 {
-    if (!s_in_path ("nats-server")) {
+    if (!ab_child_in_path ("nats-server")) {
         snprintf (result->skipped, sizeof result->skipped,
                   "nats-server not installed");
         return;
@@ -1452,7 +1416,7 @@ s_scenario_nats (s_bench_t *bench, s_result_t *result)
 {
     (void)bench;
     snprintf (result->skipped, sizeof result->skipped, "%s",
-              s_in_path ("nats-server")
+              ab_child_in_path ("nats-server")
                   ? "agentbus-bench is built without a NATS client "
                     "(libnats-dev)"
                   : "nats-server not installed");

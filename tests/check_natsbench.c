@@ -10,11 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ab_child.h"
 #include "ab_natsbench.h"
 #include "ab_check.h"
 
@@ -45,38 +44,6 @@ s_exists (const char *dir, const char *name)
     struct stat st;
     snprintf (path, sizeof path, "%s/%s", dir, name);
     return stat (path, &st) == 0;
-}
-
-/* True if nats-server is an executable in $PATH. */
-static bool
-s_have_server (void)
-{
-    const char *path = getenv ("PATH");
-    char *copy = strdup (path ? path : ""), *save = NULL;
-    bool found = false;
-    for (char *dir = strtok_r (copy, ":", &save); dir && !found;
-         dir = strtok_r (NULL, ":", &save)) {
-        char full[512];
-        snprintf (full, sizeof full, "%s/nats-server", dir);
-        found = access (full, X_OK) == 0;
-    }
-    free (copy);
-    return found;
-}
-
-/* A port free on 127.0.0.1 right now (the kernel's choice). */
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    ck_assert_int_ge (fd, 0);
-    ck_assert_int_eq (bind (fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    ck_assert_int_eq (getsockname (fd, (struct sockaddr *)&addr, &len), 0);
-    close (fd);
-    return ntohs (addr.sin_port);
 }
 
 START_TEST (test_no_port)
@@ -110,15 +77,16 @@ END_TEST
 
 START_TEST (test_run)
 {
-    if (!s_have_server ()) {
+    if (!ab_child_in_path ("nats-server")) {
         printf ("check_natsbench: nats-server not installed, run not tested\n");
         return;
     }
     char dir[256], why[256] = "", payload[256];
     s_temp_dir (dir, sizeof dir);
     memset (payload, 'x', sizeof payload);
-    ab_natsbench_t *nats =
-        ab_natsbench_new (dir, s_free_port (), why, sizeof why);
+    int port = ab_child_free_port ();
+    ck_assert_int_gt (port, 0);
+    ab_natsbench_t *nats = ab_natsbench_new (dir, port, why, sizeof why);
     ck_assert_msg (nats != NULL, "%s", why);
     pid_t pid = ab_natsbench_pid (nats);
     ck_assert_int_gt (pid, 0);
