@@ -22,8 +22,8 @@
 #include <time.h>
 
 #include "agentbus.h"
-#include "ab_jsonscan.h"
-#include "ab_schema.h"
+#include "wire/ab_jsonscan.h"
+#include "schema/ab_schema.h"
 
 #ifdef HAVE_VALIJSON_VALIDATOR_HPP
 double bench_valijson (const char *schema_text, const char *instance_text,

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "agentbus.h"
-#include "ab_store.h"
-#include "ab_store_lmdb.h"
+#include "store/ab_store.h"
+#include "store/ab_store_lmdb.h"
 
 #define S_RECORD 256
 

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "agentbus.h"
-#include "ab_jsonscan.h"
+#include "wire/ab_jsonscan.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "agentbus.h"
-#include "ab_schema.h"
-#include "ab_yaml.h"
+#include "schema/ab_schema.h"
+#include "common/ab_yaml.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
