@@ -72,6 +72,7 @@
 #include "agentbus.h"
 #include "broker/ab_broker.h"
 #include "filter/ab_filter.h"
+#include "wire/ab_codes.h"
 #include "wire/ab_proto.h"
 #include "wire/ab_jsonscan.h"
 #include "common/ab_pool.h"
@@ -164,41 +165,6 @@ static const char *s_counter_names[C_COUNT_] = {
     "attachment_bytes",
     "attachment_bytes_copied",
     "checked_ahead",
-};
-
-/* REJECT codes (protocol §3), counted by code. */
-typedef enum {
-    R_INVALID = 0,
-    R_UNKNOWN_TYPE,
-    R_VERSION,
-    R_UNROUTABLE,
-    R_MALFORMED,
-    R_TOO_LARGE,
-    R_OVERLOADED,
-    R_DUPLICATE,
-    R_FILTER,
-    R_TIMEOUT,
-    R_COUNT_
-} s_reject_t;
-
-static const char *s_reject_names[R_COUNT_] = {
-    "invalid",   "unknown_type", "version",   "unroutable", "malformed",
-    "too_large", "overloaded",   "duplicate", "filter",     "timeout",
-};
-
-/* ERROR codes. */
-typedef enum {
-    E_PROTOCOL = 0,
-    E_NOT_REGISTERED,
-    E_UNKNOWN_AGENT,
-    E_UNAUTHORIZED,
-    E_UNKNOWN_MESSAGE,
-    E_COUNT_
-} s_error_t;
-
-static const char *s_error_names[E_COUNT_] = {
-    "protocol",     "not_registered",  "unknown_agent",
-    "unauthorized", "unknown_message",
 };
 
 /* ---------------------------------------------------------------------
@@ -363,8 +329,8 @@ struct _ab_broker_t {
     ab_jsonw_t *out;           /* header of the answer being sent, reused */
     bool terminated;           /* $TERM received */
     size_t counters[C_COUNT_]; /* see s_counter_names */
-    size_t rejects[R_COUNT_];  /* REJECTs sent, by code */
-    size_t errors[E_COUNT_];   /* ERRORs sent, by code */
+    size_t rejects[AB_REJECT_COUNT_];  /* REJECTs sent, by code */
+    size_t errors[AB_ERROR_COUNT_];   /* ERRORs sent, by code */
     size_t dead[AB_DEAD_REASON_COUNT_]; /* dead letters, by reason */
 };
 
@@ -741,12 +707,12 @@ s_wire_flush (ab_broker_t *self)
                       self);
 }
 
-static void s_error (ab_broker_t *self, zmq_msg_t *routing_id, s_error_t code,
+static void s_error (ab_broker_t *self, zmq_msg_t *routing_id, ab_error_code_t code,
                      const char *format, ...)
     __attribute__ ((format (printf, 4, 5)));
 
 static void
-s_error (ab_broker_t *self, zmq_msg_t *routing_id, s_error_t code,
+s_error (ab_broker_t *self, zmq_msg_t *routing_id, ab_error_code_t code,
          const char *format, ...)
 {
     char message[512];
@@ -755,10 +721,10 @@ s_error (ab_broker_t *self, zmq_msg_t *routing_id, s_error_t code,
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
     self->errors[code]++;
-    ab_log_printf (self->log, AB_LOG_DEBUG, "ERROR %s: %s", s_error_names[code],
+    ab_log_printf (self->log, AB_LOG_DEBUG, "ERROR %s: %s", ab_error_name (code),
                    message);
     s_send_json (self, routing_id, AB_CMD_ERROR,
-                 json_pack ("{s:s, s:s}", "code", s_error_names[code],
+                 json_pack ("{s:s, s:s}", "code", ab_error_name (code),
                             "message", message),
                  NULL, 0);
 }
@@ -766,13 +732,13 @@ s_error (ab_broker_t *self, zmq_msg_t *routing_id, s_error_t code,
 /* A REJECT echoing `echo_key` (id or msg) = `echo` (may be NULL), with
    `errors` (taken; may be NULL). */
 static void s_reject (ab_broker_t *self, zmq_msg_t *routing_id,
-                      const char *echo_key, json_t *echo, s_reject_t code,
+                      const char *echo_key, json_t *echo, ab_reject_t code,
                       json_t *errors, const char *format, ...)
     __attribute__ ((format (printf, 7, 8)));
 
 static void
 s_reject (ab_broker_t *self, zmq_msg_t *routing_id, const char *echo_key,
-          json_t *echo, s_reject_t code, json_t *errors, const char *format,
+          json_t *echo, ab_reject_t code, json_t *errors, const char *format,
           ...)
 {
     char message[512];
@@ -782,8 +748,8 @@ s_reject (ab_broker_t *self, zmq_msg_t *routing_id, const char *echo_key,
     va_end (args);
     self->rejects[code]++;
     ab_log_printf (self->log, AB_LOG_DEBUG, "REJECT %s: %s",
-                   s_reject_names[code], message);
-    json_t *header = json_pack ("{s:s, s:s}", "code", s_reject_names[code],
+                   ab_reject_name (code), message);
+    json_t *header = json_pack ("{s:s, s:s}", "code", ab_reject_name (code),
                                 "message", message);
     if (echo)
         json_object_set (header, echo_key, echo);
@@ -1172,7 +1138,7 @@ s_request_fail (ab_broker_t *self, s_copy_t *copy, const char *why)
     s_request_t *request = copy->request;
     self->counters[C_REQUESTS_TIMED_OUT]++;
     if (zhashx_lookup (self->sessions, request->requester_key))
-        s_reject (self, &request->requester, "id", request->id, R_TIMEOUT, NULL,
+        s_reject (self, &request->requester, "id", request->id, AB_REJECT_TIMEOUT, NULL,
                   "request %s: %s", copy->id_text, why);
     s_mark (self, copy->queue->agent);
     s_copy_forget (self, copy, true);
@@ -1476,7 +1442,7 @@ typedef struct {
                                   needs the tree (s_check_payload) */
     s_queue_t **targets;       /* queues it goes to (owned array) */
     size_t target_count;       /* entries in targets */
-    s_reject_t code;           /* why it was rejected */
+    ab_reject_t code;           /* why it was rejected */
     char why[512];             /* REJECT message */
     json_t *errors;            /* REJECT errors (owned) or NULL */
     char **rewrites;           /* per target: payload rewritten by the edge's
@@ -1512,7 +1478,7 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
     if (nul) {
         snprintf (why, why_size, "payload is not JSON: a NUL byte at %zu",
                   (size_t)(nul - text));
-        return R_MALFORMED;
+        return AB_REJECT_MALFORMED;
     }
     /* Nothing will read the tree: that the text is JSON is all there is
        to check (ab_jsonscan.h). Without attachments and without a
@@ -1529,7 +1495,7 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
     if (!payload) {
         snprintf (why, why_size, "payload is not JSON: %s at byte %zu",
                   scan.why, scan.offset);
-        return R_MALFORMED;
+        return AB_REJECT_MALFORMED;
     }
     /* on the heap: the frame count is the sender's choice */
     size_t *sizes = calloc (count, sizeof (size_t));
@@ -1540,7 +1506,7 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
     free (sizes);
     if (refs) {
         json_decref (payload);
-        return R_MALFORMED;
+        return AB_REJECT_MALFORMED;
     }
     rc = ab_schema_validate (schema, payload, errors_p);
     if (rc) {
@@ -1549,7 +1515,7 @@ s_check_payload (const ab_schema_t *schema, zmq_msg_t *body, size_t count,
         snprintf (why, why_size, "payload does not match its schema: %s",
                   s_string_field (first, "message") ?: ab_strerror (rc));
         json_decref (payload);
-        return R_INVALID;
+        return AB_REJECT_INVALID;
     }
     *payload_p = payload;
     return -1;
@@ -1563,13 +1529,13 @@ s_pub_resolve (ab_broker_t *self, s_pub_t *pub)
     if (s_check_fields (pub->header, s_pub_fields,
                         sizeof s_pub_fields / sizeof s_pub_fields[0], pub->why,
                         sizeof pub->why)) {
-        pub->code = R_MALFORMED;
+        pub->code = AB_REJECT_MALFORMED;
         return -1;
     }
     ab_topology_t *topology = self->gen->topology;
     pub->type = s_string_field (pub->header, "type");
     if (!pub->type || !ab_topology_has_type (topology, pub->type)) {
-        pub->code = R_UNKNOWN_TYPE;
+        pub->code = AB_REJECT_UNKNOWN_TYPE;
         snprintf (pub->why, sizeof pub->why, "unknown type '%s'",
                   pub->type ? pub->type : "(none)");
         return -1;
@@ -1579,7 +1545,7 @@ s_pub_resolve (ab_broker_t *self, s_pub_t *pub)
                           ab_topology_newest_version (topology, pub->type));
     pub->schema = ab_topology_schema (topology, pub->type, pub->version);
     if (!pub->schema) {
-        pub->code = R_VERSION;
+        pub->code = AB_REJECT_VERSION;
         snprintf (pub->why, sizeof pub->why,
                   "version %d of '%s' is not registered", pub->version,
                   pub->type);
@@ -1596,7 +1562,7 @@ s_pub_check (s_pub_t *pub, ab_proto_t *proto, bool need_tree)
     int code = s_check_payload (
         pub->schema, ab_proto_body (proto), ab_proto_body_count (proto),
         need_tree, &pub->payload, pub->why, sizeof pub->why, &pub->errors);
-    pub->code = code < 0 ? R_INVALID : (s_reject_t)code;
+    pub->code = code < 0 ? AB_REJECT_INVALID : (ab_reject_t)code;
     return code < 0 ? 0 : -1;
 }
 
@@ -1608,13 +1574,11 @@ s_pub_validate (ab_broker_t *self, s_pub_t *pub, ab_proto_t *proto)
     return s_pub_check (pub, proto, ab_pipeline_size (self->pipeline) > 0);
 }
 
-static s_reject_t
+static ab_reject_t
 s_reject_code (const char *name)
 {
-    for (int i = 0; name && i < R_COUNT_; i++)
-        if (strcmp (s_reject_names[i], name) == 0)
-            return (s_reject_t)i;
-    return R_FILTER;
+    int code = ab_reject_code (name);
+    return code < 0 ? AB_REJECT_FILTER : (ab_reject_t) code;
 }
 
 /* Runs one pipeline over the PUB (`edge`: the edge key for an edge's own
@@ -1689,7 +1653,7 @@ s_pub_tree (s_pub_t *pub, ab_proto_t *proto)
                                      zmq_msg_size (&body[0]), &scan);
     if (pub->payload)
         return 0;
-    pub->code = R_MALFORMED;
+    pub->code = AB_REJECT_MALFORMED;
     snprintf (pub->why, sizeof pub->why, "payload is not JSON: %s at byte %zu",
               scan.why, scan.offset);
     return -1;
@@ -1762,7 +1726,7 @@ s_pub_admit (ab_broker_t *self, s_pub_t *pub)
             ab_store_get_seq (s_queue_store (self, queue), from, queue->key,
                               &last) == 0 &&
             json_integer_value (seq) <= last) {
-            pub->code = R_DUPLICATE;
+            pub->code = AB_REJECT_DUPLICATE;
             snprintf (pub->why, sizeof pub->why,
                       "seq %" JSON_INTEGER_FORMAT
                       " is not greater than %" PRId64
@@ -1771,7 +1735,7 @@ s_pub_admit (ab_broker_t *self, s_pub_t *pub)
             return -1;
         }
         if ((int64_t)queue->pending >= queue->edge->queue_limit) {
-            pub->code = R_OVERLOADED;
+            pub->code = AB_REJECT_OVERLOADED;
             snprintf (pub->why, sizeof pub->why,
                       "queue %s is full (%" PRId64 " copies)", queue->key,
                       queue->edge->queue_limit);
@@ -1800,7 +1764,7 @@ s_pub_route (ab_broker_t *self, s_pub_t *pub)
         count = ab_topology_edges_from (topology, (size_t)from_index, pub->type,
                                         &edges);
     if (count == 0) {
-        pub->code = R_UNROUTABLE;
+        pub->code = AB_REJECT_UNROUTABLE;
         snprintf (pub->why, sizeof pub->why,
                   "agent '%s' has no %s edge for '%s'", from,
                   pub->request ? "request" : "", pub->type);
@@ -1813,7 +1777,7 @@ s_pub_route (ab_broker_t *self, s_pub_t *pub)
             pub->targets[pub->target_count++] =
                 self->gen->queues[edges[i]->index];
     if (pub->target_count == 0) {
-        pub->code = R_VERSION;
+        pub->code = AB_REJECT_VERSION;
         snprintf (pub->why, sizeof pub->why,
                   "version %d of '%s' is not accepted on any edge from '%s'",
                   pub->version, pub->type, from);
@@ -1936,7 +1900,7 @@ s_pub_refused (ab_broker_t *self, s_pub_t *pub, s_message_t *message,
                                        "or memory_limit); retry when "
                                        "consumers catch up"
                                      : "memory_limit reached";
-    s_reject (self, &pub->inst->routing_id, "id", pub->echo, R_OVERLOADED, NULL,
+    s_reject (self, &pub->inst->routing_id, "id", pub->echo, AB_REJECT_OVERLOADED, NULL,
               "store: %s", why);
 }
 
@@ -2089,7 +2053,7 @@ s_on_rep (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
     json_t *msg = json_object_get (header, "msg");
     s_copy_t *copy = s_held_copy (self, inst, header);
     if (!copy || !copy->request) {
-        s_error (self, &inst->routing_id, E_UNKNOWN_MESSAGE,
+        s_error (self, &inst->routing_id, AB_ERROR_UNKNOWN_MESSAGE,
                  "no request delivery pending for this 'msg'");
         return;
     }
@@ -2100,7 +2064,7 @@ s_on_rep (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
     const ab_schema_t *schema = ab_topology_schema (topology, type, version);
     char why[512];
     json_t *payload = NULL, *errors = NULL;
-    int code = R_VERSION;
+    int code = AB_REJECT_VERSION;
     if (schema)
         code = s_check_payload (schema, ab_proto_body (proto),
                                 ab_proto_body_count (proto), false, &payload,
@@ -2111,7 +2075,7 @@ s_on_rep (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
                   type);
     json_decref (payload);
     if (code >= 0) {
-        s_reject (self, &inst->routing_id, "msg", msg, (s_reject_t)code, errors,
+        s_reject (self, &inst->routing_id, "msg", msg, (ab_reject_t)code, errors,
                   "%s", why);
         return; /* the request stays open */
     }
@@ -2137,7 +2101,7 @@ s_on_ack (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
 {
     s_copy_t *copy = s_held_copy (self, inst, ab_proto_header (proto));
     if (!copy) {
-        s_error (self, &inst->routing_id, E_UNKNOWN_MESSAGE,
+        s_error (self, &inst->routing_id, AB_ERROR_UNKNOWN_MESSAGE,
                  "no delivery pending for this 'msg'");
         return;
     }
@@ -2154,7 +2118,7 @@ s_on_nack (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
     json_t *header = ab_proto_header (proto);
     s_copy_t *copy = s_held_copy (self, inst, header);
     if (!copy) {
-        s_error (self, &inst->routing_id, E_UNKNOWN_MESSAGE,
+        s_error (self, &inst->routing_id, AB_ERROR_UNKNOWN_MESSAGE,
                  "no delivery pending for this 'msg'");
         return;
     }
@@ -2176,7 +2140,7 @@ s_on_credit (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
 {
     const json_t *credit = json_object_get (ab_proto_header (proto), "credit");
     if (!json_is_integer (credit) || json_integer_value (credit) < 1) {
-        s_error (self, &inst->routing_id, E_PROTOCOL,
+        s_error (self, &inst->routing_id, AB_ERROR_PROTOCOL,
                  "CREDIT needs 'credit', an integer >= 1");
         return;
     }
@@ -2207,7 +2171,7 @@ s_on_bye (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto)
 /* The identity seam: from a connection (its routing id) and its HELLO
    header to the agent it may speak for. Today the agent the header
    names, if the topology has it; with CURVE, the key behind the routing
-   id will decide (and E_UNAUTHORIZED is the answer when it disagrees).
+   id will decide (and AB_ERROR_UNAUTHORIZED is the answer when it disagrees).
    Returns -1 with *agent_p set (borrowed from the header), or an ERROR
    code. */
 static int
@@ -2217,9 +2181,9 @@ s_identify (ab_broker_t *self, zmq_msg_t *routing_id, const json_t *hello,
     (void)routing_id;
     const char *agent = s_string_field (hello, "agent");
     if (!agent)
-        return E_PROTOCOL;
+        return AB_ERROR_PROTOCOL;
     if (ab_topology_agent_index (self->gen->topology, agent) < 0)
-        return E_UNKNOWN_AGENT;
+        return AB_ERROR_UNKNOWN_AGENT;
     *agent_p = agent;
     return -1;
 }
@@ -2233,18 +2197,18 @@ s_on_hello (ab_broker_t *self, zmq_msg_t *routing_id, const char *key,
     const json_t *name = json_object_get (header, "instance");
     if (credit &&
         (!json_is_integer (credit) || json_integer_value (credit) < 1)) {
-        s_error (self, routing_id, E_PROTOCOL,
+        s_error (self, routing_id, AB_ERROR_PROTOCOL,
                  "HELLO: 'credit' must be an integer >= 1");
         return;
     }
     const char *agent = NULL;
     int refused = s_identify (self, routing_id, header, &agent);
-    if (refused == E_PROTOCOL) {
-        s_error (self, routing_id, E_PROTOCOL, "HELLO needs 'agent', a string");
+    if (refused == AB_ERROR_PROTOCOL) {
+        s_error (self, routing_id, AB_ERROR_PROTOCOL, "HELLO needs 'agent', a string");
         return;
     }
     if (refused >= 0) {
-        s_error (self, routing_id, (s_error_t)refused,
+        s_error (self, routing_id, (ab_error_code_t)refused,
                  "agent '%s' is not allowed in topology %s",
                  s_string_field (header, "agent"),
                  ab_topology_id (self->gen->topology));
@@ -2318,12 +2282,12 @@ s_on_too_large (ab_broker_t *self, s_instance_t *inst, ab_proto_t *proto,
 {
     json_t *header = ab_proto_header (proto);
     if (!ab_cmd_has_payload (ab_proto_command (proto))) {
-        s_error (self, &inst->routing_id, E_PROTOCOL, "%s", why);
+        s_error (self, &inst->routing_id, AB_ERROR_PROTOCOL, "%s", why);
         return;
     }
     bool rep = ab_proto_command (proto) == AB_CMD_REP;
     json_t *echo = json_object_get (header, rep ? "msg" : "id");
-    s_reject (self, &inst->routing_id, rep ? "msg" : "id", echo, R_TOO_LARGE,
+    s_reject (self, &inst->routing_id, rep ? "msg" : "id", echo, AB_REJECT_TOO_LARGE,
               NULL, "%s", why);
 }
 
@@ -2420,12 +2384,12 @@ s_handle (ab_broker_t *self, s_inbound_t *in)
     ab_proto_t *proto = in->proto;
     self->current = in;
     if (!proto)
-        s_error (self, &in->routing_id, E_PROTOCOL, "%s",
+        s_error (self, &in->routing_id, AB_ERROR_PROTOCOL, "%s",
                  in->rc == AB_ENOMEM ? "out of memory" : in->why);
     else if (ab_proto_command (proto) == AB_CMD_HELLO && in->rc == 0)
         s_on_hello (self, &in->routing_id, key, inst, proto);
     else if (!inst)
-        s_error (self, &in->routing_id, E_NOT_REGISTERED, "say HELLO first");
+        s_error (self, &in->routing_id, AB_ERROR_NOT_REGISTERED, "say HELLO first");
     else if (in->rc == AB_ETOOBIG)
         s_on_too_large (self, inst, proto, in->why);
     else
@@ -2581,11 +2545,11 @@ ab_broker_counters (const ab_broker_t *self)
                              json_integer ((json_int_t)self->counters[i]));
     json_t *rejected = json_object (), *errors = json_object (),
            *dead = json_object ();
-    for (int i = 0; i < R_COUNT_; i++)
-        json_object_set_new (rejected, s_reject_names[i],
+    for (int i = 0; i < AB_REJECT_COUNT_; i++)
+        json_object_set_new (rejected, ab_reject_name (i),
                              json_integer ((json_int_t)self->rejects[i]));
-    for (int i = 0; i < E_COUNT_; i++)
-        json_object_set_new (errors, s_error_names[i],
+    for (int i = 0; i < AB_ERROR_COUNT_; i++)
+        json_object_set_new (errors, ab_error_name (i),
                              json_integer ((json_int_t)self->errors[i]));
     for (int i = 0; i < AB_DEAD_REASON_COUNT_; i++)
         json_object_set_new (dead, ab_dead_reason_name ((ab_dead_reason_t)i),
@@ -2654,9 +2618,9 @@ s_outbox_flush (ab_broker_t *self, int commit_rc)
     while ((held = zlistx_detach (self->outbox, NULL))) {
         bool lost = commit_rc && held->fresh;
         if (lost && held->command == AB_CMD_OK) {
-            self->rejects[R_OVERLOADED]++;
+            self->rejects[AB_REJECT_OVERLOADED]++;
             json_t *header =
-                json_pack ("{s:s, s:s+}", "code", s_reject_names[R_OVERLOADED],
+                json_pack ("{s:s, s:s+}", "code", ab_reject_name (AB_REJECT_OVERLOADED),
                            "message", "store: the batch could not be written: ",
                            ab_strerror (commit_rc));
             json_t *ok = json_loadb (held->header, held->header_size, 0, NULL);
@@ -2727,7 +2691,7 @@ s_rollback (ab_broker_t *self, int rc)
         s_request_t *request = copy->request;
         if (request && zhashx_lookup (self->sessions, request->requester_key))
             s_reject (self, &request->requester, "id", request->id,
-                      R_OVERLOADED, NULL, "store: %s", ab_strerror (rc));
+                      AB_REJECT_OVERLOADED, NULL, "store: %s", ab_strerror (rc));
         s_mark (self, copy->queue->agent);
         s_copy_forget (self, copy, false);
     }
