@@ -27,4 +27,7 @@ ab_cli_fn ab_cli_validate;
 /* agentbus dead (src/ab_cli_dead.c) */
 ab_cli_fn ab_cli_dead;
 
+/* agentbus keygen (src/cli/ab_cli_keygen.c) */
+ab_cli_fn ab_cli_keygen;
+
 #endif

@@ -31,6 +31,8 @@ static const struct {
     {"dead",
      "dead list|replay|purge --admin EP [ID...|--all]  manage dead letters",
      ab_cli_dead},
+    {"keygen", "keygen NAME [--dir D] [--force]  write a CURVE key pair",
+     ab_cli_keygen},
     {"version", "version                      print the version",
      s_cmd_version},
 };

@@ -46,15 +46,15 @@ s_lookup (const char *const *names, int count, const char *name)
 const char *
 ab_reject_name (ab_reject_t code)
 {
-    return (int) code >= 0 && code < AB_REJECT_COUNT_ ? s_reject_names[code]
-                                                      : NULL;
+    return (int)code >= 0 && code < AB_REJECT_COUNT_ ? s_reject_names[code]
+                                                     : NULL;
 }
 
 const char *
 ab_error_name (ab_error_code_t code)
 {
-    return (int) code >= 0 && code < AB_ERROR_COUNT_ ? s_error_names[code]
-                                                     : NULL;
+    return (int)code >= 0 && code < AB_ERROR_COUNT_ ? s_error_names[code]
+                                                    : NULL;
 }
 
 int

@@ -1,0 +1,66 @@
+#!/bin/sh
+# bench_smoke - agentbus-bench runs end to end (tiny counts) and writes
+# valid JSON. Speed is never asserted here.
+set -u
+build=${AB_BUILDDIR:-.}
+if [ ! -x "$build/agentbusd" ] || [ ! -x "$build/bench/agentbus-bench" ]; then
+    echo "agentbusd or agentbus-bench not built: skipped"
+    exit 77
+fi
+out=$(mktemp -d "${TMPDIR:-/tmp}/bench-smoke-XXXXXX")
+trap 'rm -rf "$out"' EXIT
+"$build/bench/agentbus-bench" --smoke --scenarios small,route,durable,nats \
+    --agentbusd "$build/agentbusd" --json "$out/bench.json" || exit 1
+python3 - "$out/bench.json" <<'PY' || exit 1
+import json, math, sys
+rows = json.load(open(sys.argv[1]))
+names = [r["scenario"] for r in rows]
+assert names == ["small", "route", "durable-always", "durable-batch",
+                 "nats"], names
+keys = ["scenario", "msgs_per_s", "mb_per_s", "p50_us", "p99_us", "p999_us",
+        "baseline_msgs_per_s", "baseline_mb_per_s", "ratio"]
+for r in rows:
+    for k in keys:
+        assert k in r, (r["scenario"], k)
+for r in rows[:2]:
+    for k in ["msgs_per_s", "baseline_msgs_per_s", "ratio"]:
+        assert isinstance(r[k], float) and r[k] > 0, (r["scenario"], k, r[k])
+    assert r["errors"] == 0 and r["baseline_errors"] == 0, r
+    assert r["peak_rss_kb"] > 0 and r["cpu_s_per_m"] >= 0, r
+for r in rows[2:4]:
+    # measured, or skipped with a reason and nulls
+    assert r["baseline_msgs_per_s"] > 0, r
+    if r["skipped"]:
+        assert r["msgs_per_s"] is None and r["ratio"] is None, r
+nats = rows[4]
+assert nats["broker"] == "agentbusd-small", nats
+assert nats["baseline"] == "nats-jetstream", nats
+if nats["skipped"]:
+    # no nats-server, no libnats, or a server that would not start
+    assert nats["baseline_msgs_per_s"] is None and nats["ratio"] is None, nats
+else:
+    # agentbusd's side is small's of this run
+    assert nats["msgs_per_s"] == rows[0]["msgs_per_s"], nats
+    assert nats["baseline_msgs_per_s"] > 0 and nats["ratio"] > 0, nats
+    assert nats["baseline_errors"] == 0, nats
+    open(sys.argv[1] + ".nats", "w").close()
+print("bench JSON ok:", ", ".join(names),
+      "(nats skipped: %s)" % nats["skipped"] if nats["skipped"] else "")
+PY
+# where NATS ran: `--scenarios nats` alone runs small's broker side itself
+[ -e "$out/bench.json.nats" ] || exit 0
+"$build/bench/agentbus-bench" --scenarios nats --seconds 0.5 \
+    --agentbusd "$build/agentbusd" --json "$out/nats.json" || exit 1
+python3 - "$out/nats.json" <<'PY' || exit 1
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [r["scenario"] for r in rows] == ["nats"], rows
+r = rows[0]
+assert not r["skipped"], r
+for k in ["msgs_per_s", "baseline_msgs_per_s", "ratio"]:
+    assert isinstance(r[k], float) and r[k] > 0, (k, r[k])
+assert r["errors"] == 0 and r["baseline_errors"] == 0, r
+assert r["baseline_peak_rss_kb"] > 0 and r["baseline_cpu_s_per_m"] >= 0, r
+print("nats alone ok: %.0f msg/s against %.0f" % (r["msgs_per_s"],
+                                                  r["baseline_msgs_per_s"]))
+PY

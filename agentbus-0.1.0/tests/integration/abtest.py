@@ -1,0 +1,292 @@
+# abtest.py - runs the real agentbusd for the Python integration tests
+#
+# Copyright (c) the agentbus authors.
+# This Source Code Form is subject to the terms of the Mozilla Public
+# License, v. 2.0. If a copy of the MPL was not distributed with this
+# file, You can obtain one at http://mozilla.org/MPL/2.0/.
+
+"""Starts and stops the real ``agentbusd`` for the integration tests.
+
+Each test gets a fresh broker (``BrokerTestCase.setUp``) on a free TCP
+port, so no state leaks from one test into the next; the broker's stderr
+goes to a file and is printed when a test fails.  ``main()`` exits 77
+(automake's "skipped") when the binary has not been built yet.
+
+Paths come from the environment ``make check`` exports (``AB_SRCDIR``,
+``AB_BUILDDIR``), falling back to this file's place in the source tree so
+a script also runs by hand.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import yaml
+import zmq
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.environ.get("AB_SRCDIR") or os.path.abspath(
+    os.path.join(HERE, "..", ".."))
+BUILDDIR = os.environ.get("AB_BUILDDIR") or SRCDIR
+sys.path.insert(0, os.path.join(SRCDIR, "contrib", "python"))
+
+import agentbus  # noqa: E402  (found through the path set just above)
+
+AGENTBUSD = os.path.join(BUILDDIR, "agentbusd")
+FIXTURES = os.path.join(SRCDIR, "tests", "fixtures", "pybroker")
+TOPOLOGY = os.path.join(FIXTURES, "topology.yaml")
+
+#: How long a broker may take to start answering, in seconds.
+START_TIMEOUT = 10.0
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path, config):
+    """Writes a broker configuration (a dict of top-level keys) as YAML."""
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f, default_flow_style=False)
+
+
+class Broker:
+    """One ``agentbusd`` process on a free port.
+
+    ``topology`` is the topology file, ``config`` a dict written to a
+    config file passed with ``--config`` (None: no config file), ``args``
+    more flags."""
+
+    def __init__(self, topology=TOPOLOGY, config=None, args=()):
+        self.topology = topology
+        self.config = config
+        self.args = list(args)
+        self.tmpdir = tempfile.mkdtemp(prefix="abtest-")
+        self.stderr_path = os.path.join(self.tmpdir, "agentbusd.stderr")
+        self.stderr_kept = ""  # the stderr file's text, once it is gone
+        self.endpoint = None
+        self.proc = None
+        self.context = zmq.Context()
+        self.agents = []
+
+    def command(self):
+        """The agentbusd command line (a fresh endpoint unless one is
+        set)."""
+        if self.endpoint is None:
+            self.endpoint = "tcp://127.0.0.1:%d" % free_port()
+        cmd = [AGENTBUSD, "--topology", self.topology,
+               "--endpoint", self.endpoint]
+        if self.config is not None:
+            path = os.path.join(self.tmpdir, "agentbusd.yaml")
+            write_config(path, self.config)
+            cmd += ["--config", path]
+        return cmd + self.args
+
+    def start(self):
+        """Starts the broker and waits until it answers on its endpoint.
+        Started again after ``stop``, it keeps its endpoint."""
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(self.command(),
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=err)
+        self.wait_ready()
+        return self
+
+    def run_to_exit(self, timeout=10.0):
+        """Runs the broker expecting it to exit by itself (a load error);
+        returns (exit status, stderr)."""
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(self.command(),
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=err)
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            status = None
+        return status, self.stderr()
+
+    def wait_ready(self):
+        """Waits until the broker answers a PING (PONG or ERROR
+        not_registered: both mean it is serving)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("agentbusd exited with %s:\n%s"
+                                   % (self.proc.returncode, self.stderr()))
+            probe = agentbus.Agent(self.endpoint, "-", context=self.context,
+                                   hello=False)
+            try:
+                probe.send_frames("PING", {})
+                if probe.recv_frames(200) is not None:
+                    return
+            finally:
+                probe.close()
+        raise RuntimeError("agentbusd did not answer within %.0f s:\n%s"
+                           % (START_TIMEOUT, self.stderr()))
+
+    def agent(self, name, **kwargs):
+        """An ``agentbus.Agent`` on this broker (closed by ``stop``)."""
+        kwargs.setdefault("context", self.context)
+        a = agentbus.Agent(self.endpoint, name, **kwargs)
+        self.agents.append(a)
+        return a
+
+    def raw(self, **kwargs):
+        """A connected socket that has not said HELLO."""
+        kwargs["hello"] = False
+        return self.agent("-", **kwargs)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum):
+        self.proc.send_signal(signum)
+
+    def reload(self):
+        """SIGHUP: reload topology and schemas."""
+        self.signal(signal.SIGHUP)
+
+    def stop(self, timeout=5.0, close_agents=True):
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; returns the exit
+        status (None if it had to be killed).  The agents made by
+        ``agent`` are closed first unless ``close_agents`` is False."""
+        if close_agents:
+            for a in self.agents:
+                a.socket.close(0)
+            self.agents = []
+        status = None
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                status = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        elif self.proc is not None:
+            status = self.proc.returncode
+        return status
+
+    def close(self):
+        """Stops the broker (if running) and frees the test's sockets."""
+        self.stop()
+        if not self.context.closed:
+            self.context.term()
+
+    def stderr(self, tail=8000):
+        """The broker's stderr so far (its last ``tail`` characters)."""
+        try:
+            with open(self.stderr_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            text = self.stderr_kept
+        return text[-tail:]
+
+    def cleanup(self):
+        """Removes the temporary folder, keeping stderr for a failure
+        report printed after the cleanups ran."""
+        self.stderr_kept = self.stderr(1 << 20)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+class BrokerTestCase(unittest.TestCase):
+    """A test case with a fresh broker per test in ``self.broker``.
+    Subclasses set ``config`` (a dict) or ``topology`` to change how it
+    starts."""
+
+    config = None
+    topology = TOPOLOGY
+
+    def setUp(self):
+        self.broker = Broker(self.topology, self.config)
+        self.addCleanup(self.broker.cleanup)
+        self.addCleanup(self.check_sanitizers)
+        self.addCleanup(self.broker.close)
+        self.broker.start()
+
+    def check_sanitizers(self):
+        # In a --enable-sanitizers build a report on stderr is a failure
+        # even when the broker went on serving.
+        text = self.broker.stderr(1 << 20)
+        for marker in ("AddressSanitizer", "LeakSanitizer",
+                       "runtime error:"):
+            if marker in text:
+                self.fail("agentbusd reported %r:\n%s"
+                          % (marker, self.broker.stderr()))
+
+    def run(self, result=None):
+        # Print the broker's stderr beside a failure: it usually says why.
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        super().run(result)
+        if len(result.failures) + len(result.errors) > before and \
+                getattr(self, "broker", None) is not None:
+            sys.stderr.write("---- agentbusd stderr (%s) ----\n%s\n----\n"
+                             % (self.id(), self.broker.stderr()))
+        return result
+
+    def agent(self, name, **kwargs):
+        return self.broker.agent(name, **kwargs)
+
+    def raw(self, **kwargs):
+        return self.broker.raw(**kwargs)
+
+    # -- assertions ---------------------------------------------------------
+
+    def expect(self, agent, timeout_ms=3000):
+        """The next delivery of ``agent``; fails if none comes in time."""
+        d = agent.receive(timeout_ms)
+        self.assertIsNotNone(d, "%s: no delivery within %d ms"
+                             % (agent.agent, timeout_ms))
+        return d
+
+    def assertNoDelivery(self, agent, timeout_ms=300, retries_of=()):
+        """Nothing arrives for ``agent`` within ``timeout_ms``, except
+        redeliveries of the copies in ``retries_of`` (Deliveries whose
+        ack timeout may run out while the test holds them)."""
+        allowed = {d.msg for d in retries_of}
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while True:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            d = agent.receive(left)
+            if d is None:
+                return
+            self.assertIn(d.msg, allowed, "%s: unexpected delivery %r %r"
+                          % (agent.agent, d, d.payload))
+
+    def expect_message(self, raw, timeout_ms=3000):
+        """The next parsed message on a raw agent."""
+        m = raw.recv_message(timeout_ms)
+        self.assertIsNotNone(m, "no answer within %d ms" % timeout_ms)
+        return m
+
+    def assertError(self, raw, code, timeout_ms=3000):
+        m = self.expect_message(raw, timeout_ms)
+        self.assertEqual(m.command, "ERROR", m.header)
+        self.assertEqual(m.header.get("code"), code, m.header)
+        return m
+
+    def assertRejected(self, code, fn, *args, **kwargs):
+        with self.assertRaises(agentbus.Rejected) as cm:
+            fn(*args, **kwargs)
+        self.assertEqual(cm.exception.code, code, cm.exception.header)
+        return cm.exception
+
+
+def main():
+    """Runs the tests of the calling script; exit 77 (skip) without a
+    built agentbusd."""
+    if not os.access(AGENTBUSD, os.X_OK):
+        print("SKIP: %s is not built yet" % AGENTBUSD)
+        sys.exit(77)
+    unittest.main(verbosity=2)
