@@ -65,7 +65,7 @@
 #include "wire/ab_proto.h"
 
 /* Messages read from the socket per loop turn, so timers never starve. */
-#define S_BATCH 256
+#define S_BATCH AB_CHECKS_MAX
 /* Full batches one turn may read when it stores durable messages: they
    share the turn's one sync */
 #define S_DURABLE_ROUNDS 4

@@ -227,16 +227,21 @@ ab_copy_new (ab_copies_t *self, ab_queue_t *queue, const ab_edge_t *edge,
     return rc ? NULL : copy;
 }
 
+/* Whether a copy taken off its holder remembers it, to avoid it. */
+typedef enum {
+    S_FORGET_HOLDER = 0, /* the copy is done or dead */
+    S_REMEMBER_HOLDER,   /* it will be delivered again */
+} s_holder_t;
+
 /* Takes the copy off its holder, if any, freeing one credit and the ack
-   timer; the holder is remembered when the copy will be delivered
-   again (`remember`). */
+   timer. */
 static void
-s_unhold (ab_copies_t *self, ab_live_copy_t *copy, bool remember)
+s_unhold (ab_copies_t *self, ab_live_copy_t *copy, s_holder_t holder)
 {
     if (!copy->holder)
         return;
     ab_session_release (copy->holder, copy->holder_place);
-    if (remember) {
+    if (holder == S_REMEMBER_HOLDER) {
         free (copy->last_holder);
         copy->last_holder = AB_ALLOC (strdup (ab_session_key (copy->holder)));
     }
@@ -249,7 +254,7 @@ s_unhold (ab_copies_t *self, ab_live_copy_t *copy, bool remember)
 void
 ab_copy_forget (ab_copies_t *self, ab_live_copy_t *copy, ab_copy_store_t store)
 {
-    s_unhold (self, copy, false);
+    s_unhold (self, copy, S_FORGET_HOLDER);
     ab_timer_cancel (self->ctx.timers, copy->timer);
     ab_timer_cancel (self->ctx.timers, copy->ttl_timer);
     ab_queue_done (copy->queue, &copy->slot);
@@ -441,7 +446,7 @@ void
 ab_copy_retry (ab_copies_t *self, ab_live_copy_t *copy, ab_attempt_t attempt)
 {
     ab_sessions_mark (self->ctx.sessions, ab_queue_agent (copy->queue));
-    s_unhold (self, copy, true);
+    s_unhold (self, copy, S_REMEMBER_HOLDER);
     if (attempt == AB_ATTEMPT_UNCOUNTED) {
         copy->attempts--;
         ab_copy_ready (self, copy, AB_QUEUE_FRONT);
@@ -571,7 +576,7 @@ ab_copy_dead_letter (ab_copies_t *self, ab_live_copy_t *copy,
     }
     self->ctx.counters->dead[reason]++;
     ab_sessions_mark (self->ctx.sessions, ab_queue_agent (copy->queue));
-    s_unhold (self, copy, false);
+    s_unhold (self, copy, S_FORGET_HOLDER);
     ab_log_printf (self->ctx.log, AB_LOG_WARNING,
                    "dead letter: copy %s of %s from %s on %s: %s",
                    copy->id_text, copy->msg->type, copy->msg->from,

@@ -38,9 +38,11 @@
        queue only when the queue is strict, as the head, out.
     4. BACKOFF: no holder; `timer` is its retry deadline; listed only when
        the queue is strict, as the head, out.
-    5. `ttl_timer` is live from make to forget unless the copy expires
-       never (a dead-letter delivery); `request` (a REQ's copy) is owned by
-       the copy, and its timeout entry lives as long as it.
+    5. `ttl_timer` (when the PUB or the edge sets a ttl) is live from
+       make until it fires or the copy is forgotten, except for a new or
+       recovered dead-letter delivery, which never expires
+       (ab_copy_set_dead); `request` (a REQ's copy) is owned by the copy,
+       and its timeout entry lives as long as it.
     6. Every timer entry of a copy has the copy as argument, and each is
        cancelled (or has fired and been zeroed) before the copy is freed.
 

@@ -227,7 +227,7 @@ ab_outbox_deliver (ab_outbox_t *self, zmq_msg_t *routing_id, const char *key,
     if (self->mode == AB_OUTBOX_HELD) {
         s_held_t *held = s_hold (self, routing_id, AB_CMD_DELIVER, text, size,
                                  body, body_count);
-        held->deliver_to = strdup (key);
+        held->deliver_to = AB_ALLOC (strdup (key));
         held->fate = fate;
         held->copy_id = copy_id;
         return 0;
@@ -366,15 +366,13 @@ s_wire_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, uint64_t tag,
         return;
     char key[AB_SESSION_KEY_SIZE];
     ab_header_session_key (routing_id, key, sizeof key);
-    char *gone = strdup (key);
-    if (gone)
-        zlistx_add_end (self->vanished, gone);
-    s_refused_t *refused = calloc (1, sizeof *refused);
-    if (refused && tag && (refused->key = strdup (key))) {
+    zlistx_add_end (self->vanished, AB_ALLOC (strdup (key)));
+    if (tag) {
+        s_refused_t *refused = AB_ALLOC (calloc (1, sizeof *refused));
+        refused->key = AB_ALLOC (strdup (key));
         refused->copy_id = tag;
         zlistx_add_end (self->refused, refused);
-    } else
-        free (refused);
+    }
 }
 
 void

@@ -559,11 +559,12 @@ ab_pub_clear (ab_pub_t *pub, ab_copies_t *copies)
    Check-ahead */
 
 struct _ab_checks_t {
-    ab_pool_t *pool;       /* threads that check payloads */
-    size_t checking[256];  /* indexes of the inbound PUBs being checked */
-    ab_inbound_t *inbound; /* this turn's commands (borrowed) */
-    ab_pub_tree_t tree;    /* this turn's need of payload trees */
-    bool started;          /* the pool has this turn's checks */
+    ab_pool_t *pool;                /* threads that check payloads */
+    size_t checking[AB_CHECKS_MAX]; /* indexes of the inbound PUBs being
+                                       checked */
+    ab_inbound_t *inbound;          /* this turn's commands (borrowed) */
+    ab_pub_tree_t tree;             /* this turn's need of payload trees */
+    bool started;                   /* the pool has this turn's checks */
 };
 
 ab_checks_t *
@@ -621,7 +622,7 @@ size_t
 ab_checks_start (ab_checks_t *self, ab_inbound_t *inbound, size_t count,
                  ab_topology_t *topology, ab_pub_tree_t tree)
 {
-    assert (count <= sizeof self->checking / sizeof self->checking[0]);
+    assert (count <= AB_CHECKS_MAX); /* the caller's batch: our bug */
     if (!ab_pool_threads (self->pool))
         return 0;
     size_t checking = s_find_pubs (self, inbound, count);

@@ -148,6 +148,9 @@ void ab_pub_clear (ab_pub_t *pub, ab_copies_t *copies);
 
 typedef struct _ab_checks_t ab_checks_t;
 
+/* Commands one turn may hand to ab_checks_start, at most. */
+#define AB_CHECKS_MAX 256
+
 /* A check-ahead over `threads` pool threads (the broker's
    check_threads: 0 = one per CPU beyond two, at most 3; negative =
    none, every check on the broker's thread). NULL when the pool cannot

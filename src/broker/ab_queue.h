@@ -32,7 +32,7 @@
 
     Each copy keeps its place in its queue (ab_queue_slot_t), which only
     this module reads or writes. An engine-backed queue (cluster mode,
-    a replicated stream such as NATS JetStream: docs/../spec/cluster.md)
+    a replicated stream such as NATS JetStream: shared/spec/cluster.md)
     keeps the same five verbs and would provide: admit = a publish with
     the engine's de-duplication (message id, expected last sequence per
     producer) and its stream limits for queue_limit; add/pending = the
