@@ -698,8 +698,11 @@ s_churn_answer (zsock_t *dealer, h_msg_t *msg, bool settle)
 START_TEST (test_churn)
 {
     /* random acks, nacks, silences and reconnects over three consumers;
-       at the end every copy is acked or dead-lettered, none is lost */
-    h_broker_t b = h_start ();
+       at the end every copy is acked or dead-lettered, none is lost.
+       Heartbeats are long: an agent the dice leave idle for 3 s (the
+       graveyard, on a loaded machine) must not be declared dead, or its
+       copies would wait for an instance that never comes back */
+    h_broker_t b = h_start_with ("topology.yaml", 60000, 4096);
     zsock_t *producer = h_agent (&b, "producer", 0);
     zsock_t *graveyard = h_agent (&b, "graveyard", 64);
     zsock_t *consumers[3];
