@@ -22,7 +22,9 @@ static const struct {
     const char *usage;
     ab_cli_fn *fn;
 } s_commands[] = {
-    {"check", "check TOPOLOGY               check a topology and its schemas",
+    {"check",
+     "check [--compat] TOPOLOGY    check a topology and its schemas (and "
+     "print the versions' compatibility)",
      ab_cli_check},
     {"graph", "graph TOPOLOGY [--svg FILE]  print the agent graph as DOT",
      ab_cli_graph},

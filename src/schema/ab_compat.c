@@ -67,6 +67,7 @@ s_answer (s_ctx_t *ctx, ab_compat_verdict_t verdict, int side,
           const char *keyword, const char *format, ...)
 {
     ab_compat_why_t *why = ctx->why;
+    why->verdict = verdict;
     why->side = side;
     snprintf (why->pointer, sizeof why->pointer, "%s/%s", ctx->path[side],
               keyword);
@@ -414,6 +415,11 @@ s_rule_properties (s_ctx_t *ctx, const json_t *a, const json_t *b,
     {
         if (json_object_get (b_props, name))
             continue;
+        if (json_is_false (b_other) && !json_is_false (a_p))
+            return s_answer (ctx, AB_COMPAT_FAILS, 1, "additionalProperties",
+                             "property \"%s\" is admitted by the other "
+                             "schema, not here",
+                             name);
         s_escape (name, token, sizeof token);
         snprintf (seg, sizeof seg, "properties/%s", token);
         verdict = s_sub_at (ctx, a_p, seg, b_other,

@@ -32,7 +32,8 @@ typedef enum {
 
 /* Why a verdict is not HOLDS. */
 typedef struct {
-    int side;          /* 0: the keyword is in A, 1: in B */
+    ab_compat_verdict_t verdict; /* FAILS or UNDECIDED */
+    int side;                    /* 0: the keyword is in A, 1: in B */
     char pointer[512]; /* JSON Pointer of the keyword in that schema */
     char keyword[64];  /* the keyword */
     char message[256]; /* what the rule found */

@@ -32,6 +32,7 @@
 #include "common/ab_decimal.h"
 #include "schema/ab_schema.h"
 #include "schema/ab_schema_int.h"
+#include "schema/ab_translate.h"
 #include "schema/ab_uri.h"
 #include "common/ab_yaml.h"
 
@@ -605,8 +606,9 @@ ab_registry_new (const ab_registry_options_t *options)
     self->resources = zlistx_new ();
     self->docs = zlistx_new ();
     self->remotes = zlistx_new ();
+    self->versions = ab_translate_new ();
     if (!self->targets || !self->locations || !self->nodes ||
-        !self->resources || !self->docs || !self->remotes) {
+        !self->resources || !self->docs || !self->remotes || !self->versions) {
         ab_registry_destroy (&self);
         return NULL;
     }
@@ -644,6 +646,7 @@ ab_registry_destroy (ab_registry_t **self_p)
     zlistx_destroy (&self->resources);
     zlistx_destroy (&self->docs);
     zlistx_destroy (&self->remotes);
+    ab_translate_destroy (&self->versions);
     free (self);
     *self_p = NULL;
 }
@@ -715,7 +718,9 @@ ab_registry_add (ab_registry_t *self, json_t *schema, const char *type,
 }
 
 /* The keys of an agentbus schema file. */
-static const char *s_file_keys[] = {"type", "version", "description", "schema"};
+static const char *s_file_keys[] = {"type",   "version",   "description",
+                                    "schema", "translate", "compatibility"};
+#define S_FILE_KEYS (sizeof s_file_keys / sizeof s_file_keys[0])
 
 /* Reads TYPE/VERSION from an agentbus schema file's mapping. */
 static int
@@ -728,15 +733,15 @@ s_file_header (const json_t *root, const char *path, const ab_yaml_t *yaml,
     json_object_foreach ((json_t *)root, key, value)
     {
         size_t i = 0;
-        while (i < 4 && strcmp (key, s_file_keys[i]) != 0)
+        while (i < S_FILE_KEYS && strcmp (key, s_file_keys[i]) != 0)
             i++;
-        if (i < 4)
+        if (i < S_FILE_KEYS)
             continue;
         ab_pos_t pos =
             yaml ? ab_yaml_key_pos (yaml, root, key) : (ab_pos_t){0, 0};
         ab_diag_add (diag, path, pos.line, pos.column,
                      "unknown key \"%s\" in a schema file (type, version, "
-                     "description, schema)",
+                     "description, schema, translate, compatibility)",
                      key);
         rc = AB_EINVAL;
     }
@@ -784,6 +789,10 @@ ab_registry_load_file (ab_registry_t *self, const char *path, ab_diag_t *diag,
         sprintf (uri, "file://%s", real);
     if (rc == 0)
         rc = s_register (self, schema, type, version, path, &yaml, uri, diag);
+    if (rc == 0 && type) /* the registry's doc now owns the positions */
+        rc = ab_translate_add_file (
+            self->versions, type, version, root,
+            ((s_doc_t *)zlistx_last (self->docs))->yaml, path, diag);
     free (real);
     free (uri);
     ab_yaml_destroy (&yaml);
@@ -843,6 +852,21 @@ s_index_build (ab_registry_t *self)
     return 0;
 }
 
+/* Checks the schema files' translations and declared compatibility
+   against every typed document, and builds the chains (ab_translate). */
+static int
+s_versions_compile (ab_registry_t *self, ab_diag_t *diag)
+{
+    ab_translate_begin (self->versions);
+    s_doc_t *doc = zlistx_first (self->docs);
+    for (; doc; doc = zlistx_next (self->docs))
+        if (doc->type &&
+            ab_translate_note (self->versions, doc->type, doc->version,
+                               doc->root, doc->file) != 0)
+            return AB_ENOMEM;
+    return ab_translate_compile (self->versions, self, diag);
+}
+
 int
 ab_registry_compile (ab_registry_t *self, ab_diag_t *diag)
 {
@@ -873,6 +897,8 @@ ab_registry_compile (ab_registry_t *self, ab_diag_t *diag)
     else if (self->failed)
         ab_diag_add (diag, NULL, 0, 0, "the schemas failed to compile before");
     int rc = self->failed ? AB_EINVAL : s_index_build (self);
+    if (rc == 0)
+        rc = s_versions_compile (self, diag);
     free (cc);
     return rc;
 }
@@ -917,4 +943,21 @@ ab_registry_lookup_id (const ab_registry_t *self, const char *uri)
     if (key != small)
         free (key);
     return found ? found->node : NULL;
+}
+
+const ab_translate_t *
+ab_registry_translations (const ab_registry_t *self)
+{
+    assert (self);
+    return self->versions;
+}
+
+int
+ab_registry_add_versions (ab_registry_t *self, const char *type, int version,
+                          const json_t *root, const ab_yaml_t *yaml,
+                          const char *file, ab_diag_t *diag)
+{
+    assert (self && type && root);
+    return ab_translate_add_file (self->versions, type, version, root, yaml,
+                                  file, diag);
 }
