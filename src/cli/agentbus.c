@@ -30,6 +30,14 @@ static const struct {
      ab_cli_graph},
     {"validate", "validate --schema FILE [INSTANCE...]  check JSON documents",
      ab_cli_validate},
+    {"translate",
+     "translate --schemas DIR --type T --from V --to W [FILE|-]  try a "
+     "version translation",
+     ab_cli_translate},
+    {"asyncapi",
+     "asyncapi TOPOLOGY [--format yaml|json]  write an AsyncAPI 3.0.0 "
+     "document",
+     ab_cli_asyncapi},
     {"dead",
      "dead list|replay|purge --admin EP [ID...|--all]  manage dead letters",
      ab_cli_dead},

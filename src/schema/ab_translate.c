@@ -501,8 +501,8 @@ s_compat_error (const s_type_t *type, const s_version_t *version,
     /* the position is taken in the declaring file, where the edit that
        broke the relation was made: the same pointer, or the deepest part
        of it the newer schema has, else the declaration itself */
-    ab_pos_t pos = s_keyword_pos (version->extras, version->schema,
-                                  why->pointer);
+    ab_pos_t pos =
+        s_keyword_pos (version->extras, version->schema, why->pointer);
     if (!pos.line)
         pos = version->extras->compat_pos;
     const char *file = version->file;
@@ -708,6 +708,24 @@ ab_chain_apply (const ab_chain_t *self, const json_t *payload,
     }
     *result_p = current;
     return 0;
+}
+
+size_t
+ab_translate_versions (const ab_translate_t *self, const char *name,
+                       int *versions, size_t room)
+{
+    const s_type_t *type = self ? s_type_find (self, name) : NULL;
+    for (size_t i = 0; type && i < type->count && i < room; i++)
+        versions[i] = type->versions[i].version;
+    return type ? type->count : 0;
+}
+
+const json_t *
+ab_translate_schema (const ab_translate_t *self, const char *name, int version)
+{
+    const s_version_t *found =
+        self ? s_version_find (s_type_find (self, name), version) : NULL;
+    return found ? found->schema : NULL;
 }
 
 char *

@@ -83,6 +83,15 @@ size_t ab_chain_length (const ab_chain_t *self);
 int ab_chain_apply (const ab_chain_t *self, const json_t *payload,
                     json_t **result_p, json_t **errors_p);
 
+/* Copies up to `room` versions of `type`, ascending, into `versions`;
+   returns how many it has (0 for an unknown type). */
+size_t ab_translate_versions (const ab_translate_t *self, const char *type,
+                              int *versions, size_t room);
+
+/* The schema document of TYPE/VERSION as written (borrowed), or NULL. */
+const json_t *ab_translate_schema (const ab_translate_t *self, const char *type,
+                                   int version);
+
 /* Text for `agentbus check --compat`: per type, each pair of consecutive
    versions with the relations that hold, what was declared, and why the
    others do not (the caller's to free). */
