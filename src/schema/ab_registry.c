@@ -30,6 +30,7 @@
 
 #include "agentbus.h"
 #include "common/ab_decimal.h"
+#include "schema/ab_metaschemas.h"
 #include "schema/ab_schema.h"
 #include "schema/ab_schema_int.h"
 #include "schema/ab_translate.h"
@@ -350,7 +351,8 @@ s_read_file (const char *path, ab_diag_t *diag, ab_yaml_t **yaml_p)
         return *yaml_p ? json_incref (ab_yaml_root (*yaml_p)) : NULL;
     }
     json_error_t error;
-    json_t *root = json_load_file (path, JSON_DECODE_ANY, &error);
+    json_t *root = json_load_file (path, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                                   &error);
     if (!root)
         ab_diag_add (diag, path, error.line > 0 ? error.line : 0,
                      error.column > 0 ? error.column : 0, "%s", error.text);
@@ -448,13 +450,33 @@ s_walk_pointer (ab_registry_t *self, const json_t *json, char *pointer,
     return json;
 }
 
+/* Adds the built-in metaschema named by `uri` (ab_metaschemas), if it is
+   one. Returns its target, or NULL. */
+static ab_target_t *
+s_load_builtin (ab_cc_t *cc, const char *uri)
+{
+    const char *text = ab_metaschema_text (uri);
+    if (!text)
+        return NULL;
+    json_error_t error;
+    json_t *root = json_loads (text, 0, &error);
+    int rc = root ? s_add_document (cc->registry, root, NULL, 0, uri, NULL,
+                                    uri, D_2020, cc->diag)
+                  : AB_ESYNTAX;
+    json_decref (root);
+    return rc == 0 ? zhashx_lookup (cc->registry->targets, uri) : NULL;
+}
+
 /* Finds what an absolute URI (without fragment) names, loading a mapped
-   remote file when nothing registered has it. */
+   remote file, else a built-in metaschema, when nothing registered has
+   it. */
 static ab_target_t *
 s_find (ab_cc_t *cc, const char *uri)
 {
     ab_target_t *target = zhashx_lookup (cc->registry->targets, uri);
-    return target ? target : s_load_remote (cc, uri);
+    if (!target)
+        target = s_load_remote (cc, uri);
+    return target ? target : s_load_builtin (cc, uri);
 }
 
 /* The vocabularies of a resource whose `$schema` is a custom metaschema
