@@ -28,25 +28,19 @@
 #define S_NOT_INDEX (-1) /* the token is not an array index */
 #define S_APPEND (-2)    /* the token is `-`: after the last item */
 
-typedef enum {
-    OP_ADD,
-    OP_REMOVE,
-    OP_REPLACE,
-    OP_MOVE,
-    OP_COPY,
-    OP_TEST
-} s_kind_t;
-
 /* The ops, with the members each one needs (RFC 6902 §4). */
 static const struct {
-    const char *name; /* the `op` member */
-    s_kind_t kind;    /* what it does */
-    bool value;       /* needs `value` */
-    bool from;        /* needs `from` */
+    const char *name;     /* the `op` member */
+    ab_patch_kind_t kind; /* what it does */
+    bool value;           /* needs `value` */
+    bool from;            /* needs `from` */
 } s_ops[] = {
-    {"add", OP_ADD, true, false},         {"remove", OP_REMOVE, false, false},
-    {"replace", OP_REPLACE, true, false}, {"move", OP_MOVE, false, true},
-    {"copy", OP_COPY, false, true},       {"test", OP_TEST, true, false},
+    {"add", AB_PATCH_ADD, true, false},
+    {"remove", AB_PATCH_REMOVE, false, false},
+    {"replace", AB_PATCH_REPLACE, true, false},
+    {"move", AB_PATCH_MOVE, false, true},
+    {"copy", AB_PATCH_COPY, false, true},
+    {"test", AB_PATCH_TEST, true, false},
 };
 
 /* One reference token of a JSON Pointer. */
@@ -57,18 +51,19 @@ typedef struct {
 
 /* A parsed JSON Pointer. */
 typedef struct {
-    char *text;       /* as written, for messages */
-    s_token_t *token; /* the tokens (owned array) */
-    size_t count;     /* entries in token; 0 is the whole document */
+    char *text;         /* as written, for messages */
+    s_token_t *token;   /* the tokens (owned array) */
+    const char **names; /* token[i].name, for ab_patch_op_tokens (owned) */
+    size_t count;       /* entries in token; 0 is the whole document */
 } s_pointer_t;
 
 /* One compiled op. */
 typedef struct {
-    s_kind_t kind;    /* what it does */
-    const char *name; /* its name, for messages */
-    s_pointer_t path; /* `path` */
-    s_pointer_t from; /* `from` (move, copy) */
-    json_t *value;    /* `value` (add, replace, test; own reference) */
+    ab_patch_kind_t kind; /* what it does */
+    const char *name;     /* its name, for messages */
+    s_pointer_t path;     /* `path` */
+    s_pointer_t from;     /* `from` (move, copy) */
+    json_t *value;        /* `value` (add, replace, test; own reference) */
 } s_op_t;
 
 struct _ab_patch_t {
@@ -109,6 +104,7 @@ s_pointer_free (s_pointer_t *pointer)
     for (size_t i = 0; i < pointer->count; i++)
         free (pointer->token[i].name);
     free (pointer->token);
+    free (pointer->names);
     free (pointer->text);
     *pointer = (s_pointer_t){0};
 }
@@ -126,7 +122,8 @@ s_pointer_parse (const char *text, s_pointer_t *pointer)
     for (const char *p = text; *p; p++)
         slashes += *p == '/';
     pointer->token = calloc (slashes ? slashes : 1, sizeof (s_token_t));
-    if (!pointer->token)
+    pointer->names = calloc (slashes ? slashes : 1, sizeof (char *));
+    if (!pointer->token || !pointer->names)
         return "out of memory";
     const char *at = text;
     while (*at == '/') {
@@ -135,6 +132,7 @@ s_pointer_parse (const char *text, s_pointer_t *pointer)
         char *name = malloc (n + 1), *out = name;
         if (!name)
             return "out of memory";
+        pointer->names[pointer->count] = name;
         pointer->token[pointer->count++].name = name;
         for (size_t i = 0; i < n; i++) {
             if (at[i] != '~')
@@ -249,6 +247,31 @@ ab_patch_size (const ab_patch_t *self)
 {
     assert (self);
     return self->count;
+}
+
+ab_patch_kind_t
+ab_patch_op_kind (const ab_patch_t *self, size_t index)
+{
+    assert (self && index < self->count);
+    return self->ops[index].kind;
+}
+
+size_t
+ab_patch_op_tokens (const ab_patch_t *self, size_t index, bool from,
+                    const char *const **tokens_p)
+{
+    assert (self && index < self->count && tokens_p);
+    const s_pointer_t *pointer =
+        from ? &self->ops[index].from : &self->ops[index].path;
+    *tokens_p = pointer->names;
+    return pointer->count;
+}
+
+const json_t *
+ab_patch_op_value (const ab_patch_t *self, size_t index)
+{
+    assert (self && index < self->count);
+    return self->ops[index].value;
 }
 
 /*  -------------------------------------------------------------------------
@@ -395,11 +418,11 @@ s_run (const s_op_t *op, json_t **root_p)
     const char *why = NULL;
     json_t *target, *value = NULL;
     switch (op->kind) {
-    case OP_ADD:
+    case AB_PATCH_ADD:
         return s_add (root_p, &op->path, json_deep_copy (op->value));
-    case OP_REMOVE:
+    case AB_PATCH_REMOVE:
         return s_remove (*root_p, &op->path, NULL);
-    case OP_REPLACE:
+    case AB_PATCH_REPLACE:
         if (!s_walk (*root_p, &op->path, op->path.count, &why))
             return why;
         if (op->path.count == 0)
@@ -407,7 +430,7 @@ s_run (const s_op_t *op, json_t **root_p)
         if ((why = s_remove (*root_p, &op->path, NULL)))
             return why;
         return s_add (root_p, &op->path, json_deep_copy (op->value));
-    case OP_MOVE:
+    case AB_PATCH_MOVE:
         if (s_is_prefix (&op->from, &op->path)) {
             if (op->from.count == op->path.count)
                 return s_walk (*root_p, &op->from, op->from.count, &why) ? NULL
@@ -417,11 +440,11 @@ s_run (const s_op_t *op, json_t **root_p)
         if ((why = s_remove (*root_p, &op->from, &value)))
             return why;
         return s_add (root_p, &op->path, value);
-    case OP_COPY:
+    case AB_PATCH_COPY:
         target = s_walk (*root_p, &op->from, op->from.count, &why);
         return target ? s_add (root_p, &op->path, json_deep_copy (target))
                       : why;
-    case OP_TEST:
+    case AB_PATCH_TEST:
         target = s_walk (*root_p, &op->path, op->path.count, &why);
         if (!target)
             return why;

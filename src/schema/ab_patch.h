@@ -21,6 +21,7 @@
 #define AB_PATCH_H_INCLUDED
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct _ab_patch_t ab_patch_t;
@@ -49,6 +50,28 @@ size_t ab_patch_size (const ab_patch_t *self);
    AB_ENOMEM when memory runs out. */
 int ab_patch_apply (const ab_patch_t *self, const json_t *document,
                     json_t **result_p, ab_patch_error_t *error);
+
+/* What an op does, for callers that reason about a patch (ab_translate
+   checks that its paths exist in every valid source payload). */
+typedef enum {
+    AB_PATCH_ADD,
+    AB_PATCH_REMOVE,
+    AB_PATCH_REPLACE,
+    AB_PATCH_MOVE,
+    AB_PATCH_COPY,
+    AB_PATCH_TEST,
+} ab_patch_kind_t;
+
+/* Op `index`'s kind. */
+ab_patch_kind_t ab_patch_op_kind (const ab_patch_t *self, size_t index);
+
+/* The unescaped tokens of op `index`'s `path` (or `from`, when `from`):
+   returns how many, and sets *tokens_p to a borrowed array of them. */
+size_t ab_patch_op_tokens (const ab_patch_t *self, size_t index, bool from,
+                           const char *const **tokens_p);
+
+/* Op `index`'s `value` (borrowed), or NULL for remove, move and copy. */
+const json_t *ab_patch_op_value (const ab_patch_t *self, size_t index);
 
 /* JSON equality as RFC 6902 `test` defines it: numbers by value (1 and
    1.0 are equal), objects regardless of member order. */

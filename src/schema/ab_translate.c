@@ -37,6 +37,7 @@ typedef struct {
     int from;          /* the version it translates from */
     ab_patch_t *patch; /* compiled (owned) */
     ab_pos_t pos;      /* where `from` is written */
+    ab_pos_t *op_pos;  /* where each op is written (owned array) */
 } s_decl_t;
 
 /* What one schema file said beyond its schema. */
@@ -104,8 +105,10 @@ s_file_destroy (void **item)
     s_file_t *file = *item;
     if (!file)
         return;
-    for (size_t i = 0; i < file->decl_count; i++)
+    for (size_t i = 0; i < file->decl_count; i++) {
         ab_patch_destroy (&file->decls[i].patch);
+        free (file->decls[i].op_pos);
+    }
     free (file->decls);
     free (file->type);
     free (file->file);
@@ -168,6 +171,12 @@ s_decl_read (s_file_t *file, const json_t *list, size_t index, s_decl_t *decl,
                          : "needs a \"patch\" (an RFC 6902 list of ops)");
         return AB_EINVAL;
     }
+    size_t count = ab_patch_size (decl->patch);
+    decl->op_pos = calloc (count ? count : 1, sizeof (ab_pos_t));
+    if (!decl->op_pos)
+        return AB_ENOMEM;
+    for (size_t i = 0; yaml && i < count; i++)
+        decl->op_pos[i] = ab_yaml_item_pos (yaml, ops, i);
     return rc;
 }
 
@@ -198,8 +207,10 @@ s_translate_read (s_file_t *file, const json_t *list, ab_diag_t *diag)
             }
         if (one == 0)
             file->decls[file->decl_count++] = decl;
-        else
+        else {
             ab_patch_destroy (&decl.patch);
+            free (decl.op_pos);
+        }
         rc = rc ? rc : one;
     }
     return rc;
@@ -487,6 +498,181 @@ s_keyword_pos (const s_file_t *file, const json_t *schema, const char *pointer)
     return pos;
 }
 
+/* --- Do a patch's paths exist in every valid source payload? ---------
+
+   The ops are simulated on what is known of every valid payload of the
+   source version: a member exists when each object on the way is
+   `type: object` and lists it in `required`, or when an earlier op
+   added it (add: its value is known; move/copy: it is what its source
+   was). A removal makes a path and what is under it absent. A schema
+   node with a combinator or `$ref` is not reasoned about (the path is
+   taken to exist), and once an op touches an array index or `-` the
+   rest of the patch is not checked (indexes shift): the check reports
+   only paths that are certainly missing from some valid payload. */
+
+/* An op seen so far, as its effect on paths. */
+typedef struct {
+    bool added;                /* added (else removed) */
+    const char *const *tokens; /* where (borrowed from the patch) */
+    size_t count;              /* entries in tokens */
+    const json_t *value;       /* the added value, or NULL */
+    const char *const *source; /* move/copy: where the value came from */
+    size_t source_count;       /* entries in source */
+    size_t before;             /* effects before its op (for source) */
+} s_effect_t;
+
+/* Is `tokens` a prefix of `path`? */
+static bool
+s_prefix (const char *const *tokens, size_t count, const char *const *path,
+          size_t length)
+{
+    if (count > length)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        if (strcmp (tokens[i], path[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Does `path` exist in every instance of `schema`, by its required
+   members alone? */
+static bool
+s_required_path (const json_t *schema, const char *const *path, size_t length)
+{
+    static const char *const opaque[] = {"$ref",  "$dynamicRef", "allOf",
+                                         "anyOf", "oneOf",       "if"};
+    const json_t *node = schema;
+    for (size_t i = 0; i < length; i++) {
+        for (size_t k = 0; k < sizeof opaque / sizeof opaque[0]; k++)
+            if (json_object_get (node, opaque[k]))
+                return true;
+        const json_t *type = json_object_get (node, "type");
+        bool object = (json_is_string (type) &&
+                       strcmp (json_string_value (type), "object") == 0) ||
+                      (json_is_array (type) && json_array_size (type) == 1 &&
+                       json_is_string (json_array_get (type, 0)) &&
+                       strcmp (json_string_value (json_array_get (type, 0)),
+                               "object") == 0);
+        const json_t *required = json_object_get (node, "required");
+        bool listed = false;
+        for (size_t r = 0; json_is_array (required) &&
+                           r < json_array_size (required) && !listed;
+             r++)
+            listed = json_is_string (json_array_get (required, r)) &&
+                     strcmp (json_string_value (json_array_get (required, r)),
+                             path[i]) == 0;
+        if (!object || !listed)
+            return false;
+        node = json_object_get (json_object_get (node, "properties"), path[i]);
+        if (!node)
+            node = json_true ();
+    }
+    return true;
+}
+
+/* Does `path` exist after the first `done` effects? */
+static bool
+s_exists (const json_t *schema, const s_effect_t *effects, size_t done,
+          const char *const *path, size_t length)
+{
+    for (size_t e = done; e-- > 0;) {
+        const s_effect_t *effect = &effects[e];
+        if (!s_prefix (effect->tokens, effect->count, path, length))
+            continue; /* elsewhere, or deeper than path */
+        if (!effect->added)
+            return false;
+        if (effect->value) {
+            const json_t *node = effect->value;
+            for (size_t i = effect->count; node && i < length; i++)
+                node = json_object_get (node, path[i]);
+            return node != NULL;
+        }
+        /* moved or copied: the rest of the path under the source */
+        const char *rest[64];
+        size_t n = effect->source_count + (length - effect->count);
+        if (n > 64)
+            return true;
+        for (size_t i = 0; i < effect->source_count; i++)
+            rest[i] = effect->source[i];
+        for (size_t i = effect->count; i < length; i++)
+            rest[effect->source_count + i - effect->count] = path[i];
+        return s_exists (schema, effects, effect->before, rest, n);
+    }
+    return s_required_path (schema, path, length);
+}
+
+static bool
+s_has_index (const char *const *tokens, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp (tokens[i], "-") == 0 ||
+            strspn (tokens[i], "0123456789") == strlen (tokens[i]))
+            return true;
+    return false;
+}
+
+/* Checks one translation's paths against the source schema. */
+static int
+s_paths_check (const s_file_t *file, const s_decl_t *decl, const json_t *source,
+               ab_diag_t *diag)
+{
+    size_t count = ab_patch_size (decl->patch);
+    s_effect_t *effects = calloc (2 * count + 1, sizeof (s_effect_t));
+    if (!effects)
+        return AB_ENOMEM;
+    size_t done = 0;
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        size_t before = done;
+        ab_patch_kind_t kind = ab_patch_op_kind (decl->patch, i);
+        const char *const *path, *const *from = NULL;
+        size_t length = ab_patch_op_tokens (decl->patch, i, false, &path);
+        size_t from_length = 0;
+        if (kind == AB_PATCH_MOVE || kind == AB_PATCH_COPY)
+            from_length = ab_patch_op_tokens (decl->patch, i, true, &from);
+        if (s_has_index (path, length) || s_has_index (from, from_length))
+            break; /* indexes shift: not followed (see above) */
+        const char *const *target = from ? from : path;
+        size_t target_length = from ? from_length : length;
+        bool whole = kind == AB_PATCH_REMOVE || kind == AB_PATCH_REPLACE ||
+                     kind == AB_PATCH_TEST || from;
+        const char *missing = NULL;
+        if (whole && !s_exists (source, effects, done, target, target_length))
+            missing = from ? "from" : "path";
+        else if ((kind == AB_PATCH_ADD || from) && length > 0 &&
+                 !s_exists (source, effects, done, path, length - 1))
+            missing = "parent of path";
+        if (missing) {
+            ab_pos_t pos = decl->op_pos[i];
+            ab_diag_add (diag, file->file, pos.line, pos.column,
+                         "translate from version %d: op %zu: its %s does not "
+                         "exist in every valid payload of version %d (not "
+                         "required, or removed by an earlier op)",
+                         decl->from, i, missing, decl->from);
+            rc = AB_EINVAL;
+        }
+        if (kind == AB_PATCH_MOVE)
+            effects[done++] =
+                (s_effect_t){.tokens = from, .count = from_length};
+        if (kind == AB_PATCH_REMOVE || kind == AB_PATCH_REPLACE ||
+            kind == AB_PATCH_ADD)
+            effects[done++] =
+                (s_effect_t){.added = kind != AB_PATCH_REMOVE,
+                             .tokens = path,
+                             .count = length,
+                             .value = ab_patch_op_value (decl->patch, i)};
+        else if (from)
+            effects[done++] = (s_effect_t){.added = true,
+                                           .tokens = path,
+                                           .count = length,
+                                           .source = from,
+                                           .source_count = from_length,
+                                           .before = before};
+    }
+    free (effects);
+    return rc;
+}
+
 /* Reports a declared relation that was not shown. */
 static void
 s_compat_error (const s_type_t *type, const s_version_t *version,
@@ -545,7 +731,10 @@ s_type_compile (s_type_t *type, const ab_registry_t *registry, ab_diag_t *diag)
                              "translate from %s version %d to %d: %s",
                              type->name, decl->from, version->version, problem);
                 rc = AB_EINVAL;
-            }
+            } else if (s_paths_check (file, decl,
+                                      s_version_find (type, decl->from)->schema,
+                                      diag) != 0)
+                rc = AB_EINVAL;
         }
         if (!file || file->compat <= 0)
             continue;
@@ -575,7 +764,9 @@ ab_translate_compile (ab_translate_t *self, const ab_registry_t *registry,
                       ab_diag_t *diag)
 {
     assert (self && registry);
-    qsort (self->types, self->type_count, sizeof (s_type_t), s_type_compare);
+    if (self->type_count) /* qsort of NULL is undefined, even of 0 */
+        qsort (self->types, self->type_count, sizeof (s_type_t),
+               s_type_compare);
     int rc = 0;
     for (size_t i = 0; i < self->type_count; i++)
         qsort (self->types[i].versions, self->types[i].count,

@@ -200,6 +200,12 @@ START_TEST (test_load_errors)
                   "is the first version of its type");
     s_expect_bad ("undecided.", "undecided.v2.yaml", 4, 24,
                   "compatibility: backward cannot be shown for v1 -> v2");
+    s_expect_bad ("optional.", "optional.v2.yaml", 6, 9,
+                  "translate from version 1: op 0: its path does not exist "
+                  "in every valid payload of version 1");
+    s_expect_bad ("path.", "path.v2.yaml", 10, 9,
+                  "op 4: its path does not exist in every valid payload of "
+                  "version 1 (not required, or removed by an earlier op)");
     s_expect_bad ("name.", "name.v1.yaml", 3, 16,
                   "compatibility must be none, backward, forward or full");
 }
