@@ -24,6 +24,7 @@
 #include "agentbus.h"
 #include "cli/ab_cli.h"
 #include "schema/ab_schema.h"
+#include "schema/ab_translate.h"
 
 #define S_MAX_FILES 4096 /* schema files read from one --registry DIR */
 
@@ -282,6 +283,8 @@ ab_cli_validate (int argc, char *argv[])
         return status;
     ab_registry_options_t options = {args.format_assert, 16};
     args.registry = ab_registry_new (&options);
+    if (args.registry) /* one file may be loaded without its other versions */
+        ab_registry_versions_lenient (args.registry);
     args.diag = ab_diag_new ();
     const ab_schema_t *schema =
         args.registry && args.diag ? s_load (argc, argv, &args) : NULL;

@@ -967,6 +967,13 @@ ab_registry_lookup_id (const ab_registry_t *self, const char *uri)
     return found ? found->node : NULL;
 }
 
+void
+ab_registry_versions_lenient (ab_registry_t *self)
+{
+    assert (self);
+    ab_translate_set_lenient (self->versions, true);
+}
+
 const ab_translate_t *
 ab_registry_translations (const ab_registry_t *self)
 {

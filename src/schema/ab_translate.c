@@ -94,6 +94,7 @@ struct _ab_translate_t {
     s_type_t *types;   /* sorted by name (owned array) */
     size_t type_count; /* entries in types */
     size_t type_room;  /* allocated entries in types */
+    bool lenient;      /* only some versions may be loaded (see .h) */
 };
 
 /*  -------------------------------------------------------------------------
@@ -703,9 +704,17 @@ s_compat_error (const s_type_t *type, const s_version_t *version,
                  why->message);
 }
 
+void
+ab_translate_set_lenient (ab_translate_t *self, bool lenient)
+{
+    assert (self);
+    self->lenient = lenient;
+}
+
 /* Checks a type's files against its versions; builds its chains. */
 static int
-s_type_compile (s_type_t *type, const ab_registry_t *registry, ab_diag_t *diag)
+s_type_compile (s_type_t *type, const ab_registry_t *registry, bool lenient,
+                ab_diag_t *diag)
 {
     int rc = 0;
     for (size_t v = 0; v < type->count; v++) {
@@ -726,6 +735,8 @@ s_type_compile (s_type_t *type, const ab_registry_t *registry, ab_diag_t *diag)
                 : s_version_find (type, decl->from) ? NULL
                                                     : "names a version that "
                                                       "does not exist";
+            if (problem && lenient && decl->from != version->version)
+                continue; /* that version is not loaded here */
             if (problem) {
                 ab_diag_add (diag, file->file, decl->pos.line, decl->pos.column,
                              "translate from %s version %d to %d: %s",
@@ -736,7 +747,7 @@ s_type_compile (s_type_t *type, const ab_registry_t *registry, ab_diag_t *diag)
                                       diag) != 0)
                 rc = AB_EINVAL;
         }
-        if (!file || file->compat <= 0)
+        if (!file || file->compat <= 0 || lenient)
             continue;
         if (!v) {
             ab_diag_add (diag, file->file, file->compat_pos.line,
@@ -779,7 +790,8 @@ ab_translate_compile (ab_translate_t *self, const ab_registry_t *registry,
             version->extras = file; /* the last file added wins */
     }
     for (size_t i = 0; i < self->type_count; i++) {
-        int one = s_type_compile (&self->types[i], registry, diag);
+        int one =
+            s_type_compile (&self->types[i], registry, self->lenient, diag);
         rc = rc ? rc : one;
     }
     /* the documents behind the positions may go now (see the header) */

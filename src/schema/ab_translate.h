@@ -32,6 +32,7 @@
 #define AB_TRANSLATE_H_INCLUDED
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/ab_diag.h"
@@ -56,6 +57,14 @@ int ab_registry_add_versions (ab_registry_t *self, const char *type,
                               int version, const json_t *root,
                               const ab_yaml_t *yaml, const char *file,
                               ab_diag_t *diag);
+
+/* Makes the checks across versions lenient, for a registry that may hold
+   only some versions of a type (`agentbus validate --schema FILE`): a
+   translation from a version not loaded is ignored and a declared
+   compatibility is not checked. What one file says on its own (patch
+   ops, a version translated from itself, a paths check against a loaded
+   source version) is still checked. Call before compiling. */
+void ab_registry_versions_lenient (ab_registry_t *self);
 
 /* The chain from `from` to `to` of `type`, or NULL when no chain of
    translations reaches it. from == to is a chain of no steps. */
@@ -107,6 +116,9 @@ void ab_translate_destroy (ab_translate_t **self_p);
 int ab_translate_add_file (ab_translate_t *self, const char *type, int version,
                            const json_t *root, const ab_yaml_t *yaml,
                            const char *file, ab_diag_t *diag);
+
+/* See ab_registry_versions_lenient. */
+void ab_translate_set_lenient (ab_translate_t *self, bool lenient);
 
 /* Forgets the versions noted by the last compile. */
 void ab_translate_begin (ab_translate_t *self);

@@ -70,6 +70,13 @@ has "bad/op.v2.yaml:7:9: translate from version 1: op 1: unknown op \"rename\""
 expect 0 "topology, good" -- "$AB" check --compat "$V/topology-good.yaml"
 has "note v2 -> v3: backward (declared backward)"
 
+# `agentbus validate --schema FILE` loads one version alone: its
+# translations from versions it does not see and its declared
+# compatibility are not errors there, a malformed patch still is
+expect 0 "validate one version" -- sh -c "echo '{\"query\": \"q\", \"passages\": [{\"text\": \"t\", \"score\": 0.5}]}' | '$AB' validate --schema '$S/conf/schemas/retrieval.context.v2.yaml' -"
+expect 2 "validate, bad op" -- sh -c "'$AB' validate --schema '$V/bad/op.v2.yaml' </dev/null"
+has "op.v2.yaml:7:9: translate from version 1: op 1: unknown op"
+
 # the example: v1 <-> v2 both ways, v2 declared backward
 expect 0 "conf up" -- sh -c "echo '{\"query\": \"q\", \"passages\": [{\"text\": \"t\", \"score\": 0.5}]}' | '$AB' translate --schemas '$S/conf/schemas' --type retrieval.context --from 1 --to 2"
 same '{"query": "q", "passages": [{"text": "t", "score": 0.5}]}'
