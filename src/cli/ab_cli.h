@@ -24,6 +24,12 @@ ab_cli_fn ab_cli_graph;
 /* agentbus validate (src/ab_cli_validate.c) */
 ab_cli_fn ab_cli_validate;
 
+/* agentbus translate (src/cli/ab_cli_translate.c) */
+ab_cli_fn ab_cli_translate;
+
+/* agentbus asyncapi (src/cli/ab_cli_asyncapi.c) */
+ab_cli_fn ab_cli_asyncapi;
+
 /* agentbus dead (src/ab_cli_dead.c) */
 ab_cli_fn ab_cli_dead;
 

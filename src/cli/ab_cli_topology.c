@@ -18,6 +18,7 @@
 
 #include "agentbus.h"
 #include "cli/ab_cli.h"
+#include "schema/ab_translate.h"
 #include "topology/ab_topology.h"
 
 /* Loads a topology, printing every problem to stderr. */
@@ -36,16 +37,24 @@ s_load (const char *path)
 int
 ab_cli_check (int argc, char *argv[])
 {
-    if (argc != 2 || argv[1][0] == '-') {
-        fprintf (stderr, "usage: agentbus check TOPOLOGY\n");
+    bool compat = argc == 3 && strcmp (argv[1], "--compat") == 0;
+    const char *path = compat ? argv[2] : argv[1];
+    if ((argc != 2 && !compat) || path[0] == '-') {
+        fprintf (stderr, "usage: agentbus check [--compat] TOPOLOGY\n");
         return 2;
     }
-    ab_topology_t *topology = s_load (argv[1]);
+    ab_topology_t *topology = s_load (path);
     if (!topology)
         return 1;
     char *summary = ab_topology_summary (topology);
     printf ("%s\n", summary ? summary : ab_topology_id (topology));
     free (summary);
+    if (compat) { /* versions.md: the relations per consecutive pair */
+        char *report = ab_translate_compat_report (
+            ab_registry_translations (ab_topology_registry (topology)));
+        fputs (report ? report : "", stdout);
+        free (report);
+    }
     ab_topology_unref (&topology);
     return 0;
 }

@@ -24,6 +24,7 @@
 #include "agentbus.h"
 #include "cli/ab_cli.h"
 #include "schema/ab_schema.h"
+#include "schema/ab_translate.h"
 
 #define S_MAX_FILES 4096 /* schema files read from one --registry DIR */
 
@@ -170,6 +171,27 @@ s_load (int argc, char *argv[], s_args_t *args)
     return ab_registry_lookup_id (args->registry, uri);
 }
 
+/* Prints a message on one line: control characters (a property name
+   may hold a newline) as \n, \t or \u00XX, so that --jsonl stays one
+   output line per document. */
+static void
+s_print_line (const char *text)
+{
+    if (!text)
+        text = "invalid";
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n')
+            fputs ("\\n", stdout);
+        else if (*p == '\t')
+            fputs ("\\t", stdout);
+        else if (*p < 0x20 || *p == 0x7f)
+            printf ("\\u%04x", *p);
+        else
+            putchar (*p);
+    }
+    putchar ('\n');
+}
+
 /* Prints "PREFIXvalid" or "PREFIXinvalid: PATH: MESSAGE"; returns 0/1. */
 static int
 s_report (const ab_schema_t *schema, const json_t *instance, const char *prefix,
@@ -185,8 +207,8 @@ s_report (const ab_schema_t *schema, const json_t *instance, const char *prefix,
     json_t *error;
     json_array_foreach (errors, index, error)
     {
-        printf ("%sinvalid: %s\n", prefix,
-                json_string_value (json_object_get (error, "message")));
+        printf ("%sinvalid: ", prefix);
+        s_print_line (json_string_value (json_object_get (error, "message")));
         if (!all)
             break;
     }
@@ -229,8 +251,10 @@ s_validate_files (const ab_schema_t *schema, int count, char *files[])
         bool stdin_file = strcmp (files[i], "-") == 0;
         json_error_t error;
         json_t *instance =
-            stdin_file ? json_loadf (stdin, JSON_DECODE_ANY, &error)
-                       : json_load_file (files[i], JSON_DECODE_ANY, &error);
+            stdin_file
+                ? json_loadf (stdin, JSON_DECODE_ANY | JSON_ALLOW_NUL, &error)
+                : json_load_file (files[i], JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                                  &error);
         char prefix[PATH_MAX + 4];
         snprintf (prefix, sizeof prefix,
                   "%s: ", stdin_file ? "<stdin>" : files[i]);
@@ -259,6 +283,8 @@ ab_cli_validate (int argc, char *argv[])
         return status;
     ab_registry_options_t options = {args.format_assert, 16};
     args.registry = ab_registry_new (&options);
+    if (args.registry) /* one file may be loaded without its other versions */
+        ab_registry_versions_lenient (args.registry);
     args.diag = ab_diag_new ();
     const ab_schema_t *schema =
         args.registry && args.diag ? s_load (argc, argv, &args) : NULL;

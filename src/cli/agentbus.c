@@ -22,12 +22,22 @@ static const struct {
     const char *usage;
     ab_cli_fn *fn;
 } s_commands[] = {
-    {"check", "check TOPOLOGY               check a topology and its schemas",
+    {"check",
+     "check [--compat] TOPOLOGY    check a topology and its schemas (and "
+     "print the versions' compatibility)",
      ab_cli_check},
     {"graph", "graph TOPOLOGY [--svg FILE]  print the agent graph as DOT",
      ab_cli_graph},
     {"validate", "validate --schema FILE [INSTANCE...]  check JSON documents",
      ab_cli_validate},
+    {"translate",
+     "translate --schemas DIR --type T --from V --to W [FILE|-]  try a "
+     "version translation",
+     ab_cli_translate},
+    {"asyncapi",
+     "asyncapi TOPOLOGY [--format yaml|json]  write an AsyncAPI 3.0.0 "
+     "document",
+     ab_cli_asyncapi},
     {"dead",
      "dead list|replay|purge --admin EP [ID...|--all]  manage dead letters",
      ab_cli_dead},

@@ -30,8 +30,10 @@
 
 #include "agentbus.h"
 #include "common/ab_decimal.h"
+#include "schema/ab_metaschemas.h"
 #include "schema/ab_schema.h"
 #include "schema/ab_schema_int.h"
+#include "schema/ab_translate.h"
 #include "schema/ab_uri.h"
 #include "common/ab_yaml.h"
 
@@ -349,7 +351,8 @@ s_read_file (const char *path, ab_diag_t *diag, ab_yaml_t **yaml_p)
         return *yaml_p ? json_incref (ab_yaml_root (*yaml_p)) : NULL;
     }
     json_error_t error;
-    json_t *root = json_load_file (path, JSON_DECODE_ANY, &error);
+    json_t *root = json_load_file (path, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                                   &error);
     if (!root)
         ab_diag_add (diag, path, error.line > 0 ? error.line : 0,
                      error.column > 0 ? error.column : 0, "%s", error.text);
@@ -447,13 +450,33 @@ s_walk_pointer (ab_registry_t *self, const json_t *json, char *pointer,
     return json;
 }
 
+/* Adds the built-in metaschema named by `uri` (ab_metaschemas), if it is
+   one. Returns its target, or NULL. */
+static ab_target_t *
+s_load_builtin (ab_cc_t *cc, const char *uri)
+{
+    const char *text = ab_metaschema_text (uri);
+    if (!text)
+        return NULL;
+    json_error_t error;
+    json_t *root = json_loads (text, 0, &error);
+    int rc = root ? s_add_document (cc->registry, root, NULL, 0, uri, NULL,
+                                    uri, D_2020, cc->diag)
+                  : AB_ESYNTAX;
+    json_decref (root);
+    return rc == 0 ? zhashx_lookup (cc->registry->targets, uri) : NULL;
+}
+
 /* Finds what an absolute URI (without fragment) names, loading a mapped
-   remote file when nothing registered has it. */
+   remote file, else a built-in metaschema, when nothing registered has
+   it. */
 static ab_target_t *
 s_find (ab_cc_t *cc, const char *uri)
 {
     ab_target_t *target = zhashx_lookup (cc->registry->targets, uri);
-    return target ? target : s_load_remote (cc, uri);
+    if (!target)
+        target = s_load_remote (cc, uri);
+    return target ? target : s_load_builtin (cc, uri);
 }
 
 /* The vocabularies of a resource whose `$schema` is a custom metaschema
@@ -605,8 +628,9 @@ ab_registry_new (const ab_registry_options_t *options)
     self->resources = zlistx_new ();
     self->docs = zlistx_new ();
     self->remotes = zlistx_new ();
+    self->versions = ab_translate_new ();
     if (!self->targets || !self->locations || !self->nodes ||
-        !self->resources || !self->docs || !self->remotes) {
+        !self->resources || !self->docs || !self->remotes || !self->versions) {
         ab_registry_destroy (&self);
         return NULL;
     }
@@ -644,6 +668,7 @@ ab_registry_destroy (ab_registry_t **self_p)
     zlistx_destroy (&self->resources);
     zlistx_destroy (&self->docs);
     zlistx_destroy (&self->remotes);
+    ab_translate_destroy (&self->versions);
     free (self);
     *self_p = NULL;
 }
@@ -715,7 +740,9 @@ ab_registry_add (ab_registry_t *self, json_t *schema, const char *type,
 }
 
 /* The keys of an agentbus schema file. */
-static const char *s_file_keys[] = {"type", "version", "description", "schema"};
+static const char *s_file_keys[] = {"type",   "version",   "description",
+                                    "schema", "translate", "compatibility"};
+#define S_FILE_KEYS (sizeof s_file_keys / sizeof s_file_keys[0])
 
 /* Reads TYPE/VERSION from an agentbus schema file's mapping. */
 static int
@@ -728,15 +755,15 @@ s_file_header (const json_t *root, const char *path, const ab_yaml_t *yaml,
     json_object_foreach ((json_t *)root, key, value)
     {
         size_t i = 0;
-        while (i < 4 && strcmp (key, s_file_keys[i]) != 0)
+        while (i < S_FILE_KEYS && strcmp (key, s_file_keys[i]) != 0)
             i++;
-        if (i < 4)
+        if (i < S_FILE_KEYS)
             continue;
         ab_pos_t pos =
             yaml ? ab_yaml_key_pos (yaml, root, key) : (ab_pos_t){0, 0};
         ab_diag_add (diag, path, pos.line, pos.column,
                      "unknown key \"%s\" in a schema file (type, version, "
-                     "description, schema)",
+                     "description, schema, translate, compatibility)",
                      key);
         rc = AB_EINVAL;
     }
@@ -784,6 +811,10 @@ ab_registry_load_file (ab_registry_t *self, const char *path, ab_diag_t *diag,
         sprintf (uri, "file://%s", real);
     if (rc == 0)
         rc = s_register (self, schema, type, version, path, &yaml, uri, diag);
+    if (rc == 0 && type) /* the registry's doc now owns the positions */
+        rc = ab_translate_add_file (
+            self->versions, type, version, root,
+            ((s_doc_t *)zlistx_last (self->docs))->yaml, path, diag);
     free (real);
     free (uri);
     ab_yaml_destroy (&yaml);
@@ -843,6 +874,21 @@ s_index_build (ab_registry_t *self)
     return 0;
 }
 
+/* Checks the schema files' translations and declared compatibility
+   against every typed document, and builds the chains (ab_translate). */
+static int
+s_versions_compile (ab_registry_t *self, ab_diag_t *diag)
+{
+    ab_translate_begin (self->versions);
+    s_doc_t *doc = zlistx_first (self->docs);
+    for (; doc; doc = zlistx_next (self->docs))
+        if (doc->type &&
+            ab_translate_note (self->versions, doc->type, doc->version,
+                               doc->root, doc->file) != 0)
+            return AB_ENOMEM;
+    return ab_translate_compile (self->versions, self, diag);
+}
+
 int
 ab_registry_compile (ab_registry_t *self, ab_diag_t *diag)
 {
@@ -873,6 +919,8 @@ ab_registry_compile (ab_registry_t *self, ab_diag_t *diag)
     else if (self->failed)
         ab_diag_add (diag, NULL, 0, 0, "the schemas failed to compile before");
     int rc = self->failed ? AB_EINVAL : s_index_build (self);
+    if (rc == 0)
+        rc = s_versions_compile (self, diag);
     free (cc);
     return rc;
 }
@@ -917,4 +965,28 @@ ab_registry_lookup_id (const ab_registry_t *self, const char *uri)
     if (key != small)
         free (key);
     return found ? found->node : NULL;
+}
+
+void
+ab_registry_versions_lenient (ab_registry_t *self)
+{
+    assert (self);
+    ab_translate_set_lenient (self->versions, true);
+}
+
+const ab_translate_t *
+ab_registry_translations (const ab_registry_t *self)
+{
+    assert (self);
+    return self->versions;
+}
+
+int
+ab_registry_add_versions (ab_registry_t *self, const char *type, int version,
+                          const json_t *root, const ab_yaml_t *yaml,
+                          const char *file, ab_diag_t *diag)
+{
+    assert (self && type && root);
+    return ab_translate_add_file (self->versions, type, version, root, yaml,
+                                  file, diag);
 }

@@ -107,6 +107,7 @@ struct _ab_registry_t {
     size_t index_count;            /* entries in index */
     unsigned anonymous;            /* counter for URIs of bare documents */
     bool failed;                   /* a compile failed: nodes are partial */
+    struct _ab_translate_t *versions; /* translations, compatibility */
 };
 
 /* The compile context. */

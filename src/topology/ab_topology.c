@@ -47,6 +47,7 @@
 
 #include "agentbus.h"
 #include "common/ab_decimal.h"
+#include "schema/ab_translate.h"
 #include "topology/ab_topology.h"
 #include "common/ab_yaml.h"
 
@@ -263,8 +264,8 @@ s_load_yaml (s_loader_t *self, const char *path)
 
 /* --- Schema files ----------------------------------------------------- */
 
-static const char *const s_schema_keys[] = {"type", "version", "description",
-                                            "schema"};
+static const char *const s_schema_keys[] = {
+    "type", "version", "description", "schema", "translate", "compatibility"};
 #define S_SCHEMA_KEYS (sizeof s_schema_keys / sizeof s_schema_keys[0])
 
 static void
@@ -461,6 +462,9 @@ s_schema_file (s_loader_t *self, const char *file, ab_diag_t *registry_diag)
     int rc =
         ab_registry_add (self->topo->registry, json_object_get (root, "schema"),
                          type, version, file, registry_diag);
+    if (rc == 0) /* doc outlives the compile (schema_docs) */
+        rc = ab_registry_add_versions (self->topo->registry, type, version,
+                                       root, doc, file, registry_diag);
     if (rc < 0 && ab_diag_count (registry_diag) == before)
         s_error (self, file, S_NOWHERE, "schema not registered: %s",
                  ab_strerror (rc));
@@ -1440,6 +1444,13 @@ ab_topology_schema (const ab_topology_t *self, const char *type, int version)
 {
     assert (self);
     return type ? ab_registry_lookup (self->registry, type, version) : NULL;
+}
+
+const ab_registry_t *
+ab_topology_registry (const ab_topology_t *self)
+{
+    assert (self);
+    return self->registry;
 }
 
 bool

@@ -110,6 +110,10 @@ int ab_topology_newest_version (const ab_topology_t *self, const char *type);
 const ab_schema_t *ab_topology_schema (const ab_topology_t *self,
                                        const char *type, int version);
 
+/* The registry of the topology's schemas, with their translations
+   (ab_registry_translations); borrowed, immutable. */
+const ab_registry_t *ab_topology_registry (const ab_topology_t *self);
+
 /* True when `version` passes the edge's `versions` list. */
 bool ab_edge_accepts_version (const ab_edge_t *edge, int version);
 
