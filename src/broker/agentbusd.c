@@ -29,6 +29,9 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "agentbus.h"
 #include "broker/ab_broker.h"
@@ -504,6 +507,18 @@ s_check_config (const s_options_t *options, ab_diag_t *diag)
     return status;
 }
 
+/* Tells systemd (Type=notify) the daemon's state: a no-op without
+   NOTIFY_SOCKET, or when built without libsystemd. */
+static void
+s_notify (const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+    sd_notify (0, state);
+#else
+    (void)state;
+#endif
+}
+
 /* Blocks the signals we handle in every thread (the actor inherits the
    mask) and returns a signalfd for them. */
 static int
@@ -551,6 +566,7 @@ s_serve (zactor_t *actor, int signals, ab_log_t *log)
         }
         ab_log_printf (log, AB_LOG_INFO, "%s: draining and stopping",
                        strsignal ((int)info.ssi_signo));
+        s_notify ("STOPPING=1");
         return;
     }
 }
@@ -594,6 +610,11 @@ s_run (s_options_t *options, int signals, ab_log_t *log, ab_diag_t *diag)
     if (!broker)
         return 1;
     zactor_t *actor = zactor_new (ab_broker_actor, broker);
+    /* bound and recovered: ab_broker_new did both */
+    char *status = zsys_sprintf ("READY=1\nSTATUS=serving on %s",
+                                 ab_broker_endpoint (broker));
+    s_notify (status ? status : "READY=1");
+    zstr_free (&status);
     s_serve (actor, signals, log);
     zactor_destroy (&actor);
     ab_broker_destroy (&broker);
