@@ -44,6 +44,9 @@ apt-get install -y -q "$work"/agentbus_*.deb "$work"/libagentbus0_*.deb \
     "$work"/libagentbus-dev_*.deb >"$work/apt.log" 2>&1 ||
     { tail -n 30 "$work/apt.log"; exit 1; }
 
+# postinst enabled the unit (started it too, where systemd runs)
+[ -L /etc/systemd/system/multi-user.target.wants/agentbusd.service ]
+
 say "installed agentbusd --check-config on /etc/agentbus"
 agentbusd --check-config --config /etc/agentbus/agentbusd.yaml
 agentbusd --check-config   # the default: /etc/agentbus/agentbusd.yaml
@@ -53,7 +56,7 @@ man -w 3 agentbus >/dev/null
 pkg-config --exists agentbus
 
 say "the installed daemon, started as the unit starts it"
-unit=/usr/lib/systemd/system/agentbusd.service
+unit=/lib/systemd/system/agentbusd.service
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 [ -n "$exec_start" ]
 # what systemd does for the unit: a user of its own, the runtime and
@@ -91,5 +94,6 @@ say "agentbusd stopped with exit 0"
 say "apt-get purge"
 apt-get purge -y -q agentbus libagentbus0 libagentbus-dev >"$work/apt.log" 2>&1 ||
     { tail -n 30 "$work/apt.log"; exit 1; }
-[ ! -e /usr/bin/agentbusd ] && [ ! -e /etc/agentbus/agentbusd.yaml ]
+[ ! -e /usr/bin/agentbusd ] && [ ! -e /etc/agentbus/agentbusd.yaml ] &&
+    [ ! -e /etc/systemd/system/multi-user.target.wants/agentbusd.service ]
 say "ok"
