@@ -83,6 +83,9 @@ typedef enum {
 /* The names of s_key_type_t, as --list-options prints them. */
 static const char *s_key_type_names[] = {
     "string", "path", "integer", "boolean", "list", "level", "sync"};
+_Static_assert (sizeof s_key_type_names / sizeof s_key_type_names[0] ==
+                    S_SYNC + 1,
+                "s_key_type_names must name every s_key_type_t");
 
 /* The keys of agentbusd.yaml: where each goes in s_options_t, and the
    default a key has when it is absent. */
