@@ -4,7 +4,8 @@
 # its own --help table) has its section in agentbus(1), every flag of
 # `agentbusd --help` is in agentbusd(8), and every key of agentbusd's
 # option table (`agentbusd --list-options`) has its entry in
-# agentbusd.yaml(5); every agentbus page a SEE ALSO names exists.
+# agentbusd.yaml(5); the examples of the file formats' pages load; every
+# agentbus page a SEE ALSO names exists.
 
 set -u
 srcdir=$(cd "${AB_SRCDIR:-.}" && pwd)
@@ -78,6 +79,26 @@ for key in $keys; do
         bad "agentbusd.yaml(5) has no entry .TP/.B \"$key: ...\""
     fi
 done
+
+# the EXAMPLE sections of the file formats' pages load
+example () {  # example PAGE: the lines between .SH EXAMPLE's .nf and .fi
+    sed -n '/^\.SH EXAMPLE/,/^\.fi/p' "$man/$1" | sed '1,2d;$d' | sed 's/\\-/-/g'
+}
+mkdir "$tmp/ex" "$tmp/ex/schemas"
+ln -s "$srcdir"/conf/schemas/*.yaml "$tmp/ex/schemas/"
+example agentbus-topology.5 >"$tmp/ex/topology.yaml"
+example agentbusd.yaml.5 >"$tmp/ex/agentbusd.yaml"
+example agentbus-schema.5 >"$tmp/ex/schema.yaml"
+"$builddir/agentbus" check "$tmp/ex/topology.yaml" >"$tmp/out" 2>&1 &&
+    echo "ok: agentbus-topology(5)'s example passes agentbus check" ||
+    { bad "agentbus-topology(5)'s example:"; cat "$tmp/out"; }
+"$builddir/agentbusd" --check-config --config "$tmp/ex/agentbusd.yaml" >"$tmp/out" 2>&1 &&
+    echo "ok: agentbusd.yaml(5)'s example passes agentbusd --check-config" ||
+    { bad "agentbusd.yaml(5)'s example:"; cat "$tmp/out"; }
+echo '{"query": "q", "passages": [{"text": "t", "score": 0.5}]}' |
+    "$builddir/agentbus" validate --schema "$tmp/ex/schema.yaml" - >"$tmp/out" 2>&1 &&
+    echo "ok: agentbus-schema(5)'s example compiles and validates" ||
+    { bad "agentbus-schema(5)'s example:"; cat "$tmp/out"; }
 
 # every agentbus page a page refers to exists
 refs=$(cat "$man"/*.[0-9] | sed -n 's/^\.BR \(agentbus[a-z.\\-]*\) (\([0-9]\)).*/\1.\2/p' |
