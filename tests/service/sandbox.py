@@ -1,10 +1,11 @@
 """sandbox - agentbusd lives within the unit's sandbox.
 
 Runs agentbusd under strace (a durable topology with a data_dir, a HELLO
-round trip, SIGHUP, SIGTERM) and checks every system call it made against
-the unit's SystemCallFilter= lines (expanded with `systemd-analyze
-syscall-filter`, applied in order as systemd does) and every socket
-family against RestrictAddressFamilies=. A call outside them is what
+round trip, SIGHUP, SIGTERM) and checks that it maps no writable
+executable memory, that every system call it made is within the unit's
+SystemCallFilter= lines (expanded with `systemd-analyze syscall-filter`,
+applied in order as systemd does), and every socket family within
+RestrictAddressFamilies=. A call outside them is what
 makes the service die under systemd while every other test passes
 (libzmq aborts when sched_setscheduler or a netlink socket is refused).
 Skips (77) without strace.
@@ -132,9 +133,13 @@ with tempfile.TemporaryDirectory() as tmp:
         if broker.poll() is None:
             broker.kill()
             broker.wait()
-    calls, used_families = set(), set()
+    calls, used_families, wx = set(), set(), []
     with open(trace) as f:
         for line in f:
+            # MemoryDenyWriteExecute=yes refuses writable executable memory
+            if re.match(r"^\d+\s+(mmap|mprotect|pkey_mprotect)\(", line) and \
+                    "PROT_WRITE" in line and "PROT_EXEC" in line:
+                wx.append(line.strip())
             m = re.match(r"^\d+\s+([a-z_0-9]+)\(", line)
             if m:
                 calls.add(m.group(1))
@@ -155,6 +160,11 @@ with tempfile.TemporaryDirectory() as tmp:
     else:
         print("ok: socket families %s within RestrictAddressFamilies"
               % " ".join(sorted(used_families)))
+    if wx:
+        failures.append("writable executable memory, which "
+                        "MemoryDenyWriteExecute= refuses: " + wx[0])
+    else:
+        print("ok: no writable executable memory")
     if failures:
         log.seek(0)
         print("agentbusd's log:\n" + log.read())
