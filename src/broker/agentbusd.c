@@ -11,6 +11,12 @@
     foreground. Signals arrive on a signalfd (blocked in every thread), so
     there is no handler and no global flag: SIGTERM/SIGINT drain and exit
     0, SIGHUP reloads the topology and its schemas.
+
+    --check-config loads the configuration, the topology it names, its
+    schemas and filter stages as a start would, prints every problem as
+    FILE:LINE:COL: message and exits 0 or 1, binding and creating nothing.
+    --list-options (for the man page and conf/ tests) prints the key table:
+    name, type and compiled default, one key a line.
 */
 
 #include <errno.h>
@@ -23,6 +29,9 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "agentbus.h"
 #include "broker/ab_broker.h"
@@ -30,6 +39,15 @@
 #include "common/ab_log.h"
 #include "store/ab_store_lmdb.h"
 #include "common/ab_yaml.h"
+#include "filter/ab_filter.h"
+#include "topology/ab_topology.h"
+
+/* The configuration --check-config reads when given neither --config nor
+   --topology. */
+#ifndef AB_SYSCONFDIR
+#define AB_SYSCONFDIR "/etc/agentbus"
+#endif
+#define S_DEFAULT_CONFIG AB_SYSCONFDIR "/agentbusd.yaml"
 
 /* Everything the command line and the config file decide. */
 typedef struct {
@@ -48,6 +66,7 @@ typedef struct {
     json_t *filters;           /* the pipeline (owned) or NULL */
     ab_log_level_t log_level;  /* threshold */
     bool verbose;              /* --verbose: debug */
+    bool check_config;         /* --check-config: load, report, exit */
 } s_options_t;
 
 /* What a key's value is, and so how it is checked and stored. */
@@ -61,31 +80,47 @@ typedef enum {
     S_SYNC,   /* always, never, or {batch_ms: N} */
 } s_key_type_t;
 
-/* The keys of agentbusd.yaml: where each goes in s_options_t. */
+/* The names of s_key_type_t, as --list-options prints them. */
+static const char *s_key_type_names[] = {
+    "string", "path", "integer", "boolean", "list", "level", "sync"};
+_Static_assert (sizeof s_key_type_names / sizeof s_key_type_names[0] ==
+                    S_SYNC + 1,
+                "s_key_type_names must name every s_key_type_t");
+
+/* The keys of agentbusd.yaml: where each goes in s_options_t, and the
+   default a key has when it is absent. */
 static const struct {
-    const char *name;  /* key */
-    s_key_type_t type; /* value type */
-    size_t offset;     /* field in s_options_t */
-    int64_t min, max;  /* integers: allowed range */
+    const char *name;     /* key */
+    s_key_type_t type;    /* value type */
+    size_t offset;        /* field in s_options_t */
+    int64_t min, max;     /* integers: allowed range */
+    const char *fallback; /* the default, as YAML (NULL: none, the key
+                             is off; integers: see fallback_int) */
+    int64_t fallback_int; /* S_INT with fallback NULL: the default, or
+                             -1 for none */
 } s_keys[] = {
-    {"endpoint", S_STRING, offsetof (s_options_t, endpoint), 0, 0},
-    {"topology", S_PATH, offsetof (s_options_t, topology), 0, 0},
-    {"data_dir", S_PATH, offsetof (s_options_t, data_dir), 0, 0},
+    {"endpoint", S_STRING, offsetof (s_options_t, endpoint), 0, 0,
+     AB_BROKER_ENDPOINT, 0},
+    {"topology", S_PATH, offsetof (s_options_t, topology), 0, 0, NULL, 0},
+    {"data_dir", S_PATH, offsetof (s_options_t, data_dir), 0, 0, NULL, 0},
     {"heartbeat_ms", S_INT, offsetof (s_options_t, heartbeat_ms), 1,
-     3600 * 1000},
+     3600 * 1000, NULL, AB_BROKER_HEARTBEAT_MS},
     {"max_message_bytes", S_INT, offsetof (s_options_t, max_message_bytes), 64,
-     (int64_t)4 * 1024 * 1024 * 1024},
-    {"durable", S_BOOL, offsetof (s_options_t, durable), 0, 0},
-    {"filters", S_LIST, offsetof (s_options_t, filters), 0, 0},
-    {"log_level", S_LEVEL, offsetof (s_options_t, log_level), 0, 0},
-    {"sync", S_SYNC, offsetof (s_options_t, sync), 1, 60 * 1000},
+     (int64_t)4 * 1024 * 1024 * 1024, NULL, AB_BROKER_MAX_MESSAGE_BYTES},
+    {"durable", S_BOOL, offsetof (s_options_t, durable), 0, 0, "false", 0},
+    {"filters", S_LIST, offsetof (s_options_t, filters), 0, 0, "[]", 0},
+    {"log_level", S_LEVEL, offsetof (s_options_t, log_level), 0, 0, "info", 0},
+    {"sync", S_SYNC, offsetof (s_options_t, sync), 1, 60 * 1000, "always", 0},
     {"map_size", S_INT, offsetof (s_options_t, map_size), 1024 * 1024,
-     (int64_t)1 << 40},
+     (int64_t)1 << 40, NULL, (int64_t)AB_STORE_LMDB_MAP_SIZE_DEFAULT},
     {"memory_limit", S_INT, offsetof (s_options_t, memory_limit), 0,
-     (int64_t)1 << 40},
-    {"admin_endpoint", S_STRING, offsetof (s_options_t, admin_endpoint), 0, 0},
-    {"check_threads", S_INT, offsetof (s_options_t, check_threads), 0, 64},
+     (int64_t)1 << 40, NULL, 0},
+    {"admin_endpoint", S_STRING, offsetof (s_options_t, admin_endpoint), 0, 0,
+     NULL, 0},
+    {"check_threads", S_INT, offsetof (s_options_t, check_threads), 0, 64,
+     NULL, -1},
 };
+#define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
 
 /* The words of `sync:`, by ab_store_sync_t (batch is written as
    {batch_ms: N}). */
@@ -236,7 +271,7 @@ s_load_config (s_options_t *options, const char *file, ab_diag_t *diag)
     json_t *value;
     json_object_foreach (json_is_object (root) ? root : NULL, key, value)
     {
-        size_t i = 0, count = sizeof s_keys / sizeof s_keys[0];
+        size_t i = 0, count = S_KEY_COUNT;
         while (i < count && !streq (s_keys[i].name, key))
             i++;
         ab_pos_t pos = ab_yaml_value_pos (yaml, root, key);
@@ -259,7 +294,25 @@ s_usage (FILE *stream)
 {
     fprintf (stream,
              "usage: agentbusd [--config F] [--topology F] [--endpoint EP]\n"
-             "                 [--data-dir D] [--verbose] [--version]\n");
+             "                 [--data-dir D] [--verbose] [--version]\n"
+             "       agentbusd --check-config [--config F] [--topology F]\n");
+}
+
+/* --list-options: every key of agentbusd.yaml, its type and its
+   default (a YAML value, or `-` when the key is off by default), one a
+   line, tab-separated. */
+static void
+s_list_options (void)
+{
+    for (size_t i = 0; i < S_KEY_COUNT; i++) {
+        printf ("%s\t%s\t", s_keys[i].name, s_key_type_names[s_keys[i].type]);
+        if (s_keys[i].fallback)
+            printf ("%s\n", s_keys[i].fallback);
+        else if (s_keys[i].type == S_INT && s_keys[i].fallback_int >= 0)
+            printf ("%" PRId64 "\n", s_keys[i].fallback_int);
+        else
+            printf ("-\n");
+    }
 }
 
 /* The command line, as given. */
@@ -269,6 +322,7 @@ typedef struct {
     const char *endpoint; /* --endpoint */
     const char *data_dir; /* --data-dir */
     bool verbose;         /* --verbose */
+    bool check_config;    /* --check-config: load, report, exit */
 } s_flags_t;
 
 /* Reads the flags. Returns 0; 2 for a usage error; -1 when --help or
@@ -284,6 +338,8 @@ s_read_flags (int argc, char *argv[], s_flags_t *flags)
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"list-options", no_argument, NULL, 'L'},
         {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long (argc, argv, "c:t:e:d:vhV", longs, NULL)) != -1)
@@ -309,6 +365,12 @@ s_read_flags (int argc, char *argv[], s_flags_t *flags)
         case 'V':
             printf ("agentbusd %s (protocol %s)\n", PACKAGE_VERSION,
                     AB_PROTOCOL_SIGNATURE);
+            return -1;
+        case 'C':
+            flags->check_config = true;
+            break;
+        case 'L':
+            s_list_options ();
             return -1;
         default:
             s_usage (stderr);
@@ -342,14 +404,19 @@ s_data_dir_parent (const char *data_dir, ab_diag_t *diag)
 static int
 s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
 {
-    s_flags_t flags = {NULL, NULL, NULL, NULL, false};
+    s_flags_t flags = {NULL, NULL, NULL, NULL, false, false};
     int rc = s_read_flags (argc, argv, &flags);
     if (rc)
         return rc;
     options->verbose = flags.verbose;
+    options->check_config = flags.check_config;
+    if (flags.check_config && !flags.config && !flags.topology)
+        flags.config = S_DEFAULT_CONFIG;
     if (flags.config) {
         s_set_string (&options->config, flags.config);
-        if (s_load_config (options, flags.config, diag))
+        /* --check-config goes on to the topology, to report it all */
+        if (s_load_config (options, flags.config, diag) == -1 &&
+            !flags.check_config)
             return 1;
     }
     if (flags.topology)
@@ -364,7 +431,95 @@ s_parse (int argc, char *argv[], s_options_t *options, ab_diag_t *diag)
                      "configuration");
         return 1;
     }
+    if (flags.check_config)
+        return ab_diag_count (diag) ? 1 : 0;
     return s_data_dir_parent (options->data_dir, diag);
+}
+
+/* Where a `filters:` stage of agentbusd.yaml is written (ab_filter's
+   locate callback; `arg` is the file's ab_yaml_t). */
+static ab_filter_pos_t
+s_locate_stage (void *arg, const json_t *stage)
+{
+    ab_pos_t pos = ab_yaml_node_pos (arg, stage);
+    return (ab_filter_pos_t){pos.line, pos.column};
+}
+
+/* --check-config, after the configuration was read (problems in diag):
+   loads the topology and its schemas, checks durable edges against
+   data_dir and builds every filter stage, as ab_broker_new would, but
+   opens no store and binds nothing. Prints every problem on stderr, or
+   a summary on stdout. Returns the exit status. */
+static int
+s_check_config (const s_options_t *options, ab_diag_t *diag)
+{
+    ab_topology_t *topology =
+        options->topology ? ab_topology_load (options->topology, NULL, diag)
+                          : NULL;
+    for (size_t i = 0; topology && i < ab_topology_edge_count (topology); i++) {
+        const ab_edge_t *edge = ab_topology_edge (topology, i);
+        bool durable = edge->durable < 0 ? options->durable : edge->durable;
+        if (durable && !options->data_dir)
+            ab_diag_add (diag, options->topology, edge->line, edge->column,
+                         "durable edge %s -> %s needs a data_dir", edge->from,
+                         edge->to);
+        if (edge->filters) {
+            ab_filter_env_t env = {.file = options->topology};
+            ab_pipeline_t *stages =
+                ab_pipeline_new_from_config (edge->filters, &env, diag);
+            ab_pipeline_destroy (&stages);
+        }
+    }
+    /* the broker-wide pipeline, as the broker builds it: a `{name:
+       schema}` entry only sets format_assert. Read again from the file,
+       so that a bad stage is reported at its line. */
+    ab_diag_t *again = ab_diag_new ();
+    ab_yaml_t *yaml =
+        options->config ? ab_yaml_load_file (options->config, again) : NULL;
+    ab_diag_destroy (&again);
+    json_t *filters = options->filters;
+    if (yaml && json_is_array (json_object_get (ab_yaml_root (yaml), "filters")))
+        filters = json_object_get (ab_yaml_root (yaml), "filters");
+    json_t *stages = json_array ();
+    size_t index;
+    json_t *stage;
+    json_array_foreach (filters, index, stage)
+    {
+        const char *name = json_string_value (json_object_get (stage, "name"));
+        if (!name || !streq (name, "schema"))
+            json_array_append (stages, stage);
+    }
+    ab_filter_env_t env = {.file = options->config,
+                           .locate = yaml ? s_locate_stage : NULL,
+                           .locate_arg = yaml};
+    ab_pipeline_t *pipeline = ab_pipeline_new_from_config (stages, &env, diag);
+    ab_pipeline_destroy (&pipeline);
+    json_decref (stages);
+    ab_yaml_destroy (&yaml);
+    int status = topology && ab_diag_count (diag) == 0 ? 0 : 1;
+    ab_diag_print (diag, stderr);
+    if (status == 0) {
+        char *summary = ab_topology_summary (topology);
+        printf ("%s: configuration OK; topology %s\n",
+                options->config ? options->config : options->topology,
+                summary ? summary : ab_topology_id (topology));
+        free (summary);
+    } else if (ab_diag_count (diag) == 0)
+        fprintf (stderr, "%s: cannot load the topology\n", options->topology);
+    ab_topology_unref (&topology);
+    return status;
+}
+
+/* Tells systemd (Type=notify) the daemon's state: a no-op without
+   NOTIFY_SOCKET, or when built without libsystemd. */
+static void
+s_notify (const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+    sd_notify (0, state);
+#else
+    (void)state;
+#endif
 }
 
 /* Blocks the signals we handle in every thread (the actor inherits the
@@ -414,6 +569,7 @@ s_serve (zactor_t *actor, int signals, ab_log_t *log)
         }
         ab_log_printf (log, AB_LOG_INFO, "%s: draining and stopping",
                        strsignal ((int)info.ssi_signo));
+        s_notify ("STOPPING=1");
         return;
     }
 }
@@ -457,6 +613,11 @@ s_run (s_options_t *options, int signals, ab_log_t *log, ab_diag_t *diag)
     if (!broker)
         return 1;
     zactor_t *actor = zactor_new (ab_broker_actor, broker);
+    /* bound and recovered: ab_broker_new did both */
+    char *status = zsys_sprintf ("READY=1\nSTATUS=serving on %s",
+                                 ab_broker_endpoint (broker));
+    s_notify (status ? status : "READY=1");
+    zstr_free (&status);
     s_serve (actor, signals, log);
     zactor_destroy (&actor);
     ab_broker_destroy (&broker);
@@ -474,6 +635,10 @@ main (int argc, char *argv[])
     s_options_t options = {.log_level = AB_LOG_INFO, .check_threads = -1};
     ab_diag_t *diag = ab_diag_new ();
     int status = s_parse (argc, argv, &options, diag);
+    if (options.check_config && status >= 0 && options.topology) {
+        status = s_check_config (&options, diag);
+        ab_diag_clear (diag);
+    }
     if (status == 0 && signals < 0) {
         ab_diag_add (diag, "agentbusd", 0, 0, "signalfd: %s", strerror (errno));
         status = 1;
@@ -481,7 +646,7 @@ main (int argc, char *argv[])
     ab_log_t *log =
         ab_log_new (stderr, options.verbose ? AB_LOG_DEBUG : options.log_level,
                     getenv ("JOURNAL_STREAM") == NULL);
-    if (status == 0)
+    if (status == 0 && !options.check_config)
         status = s_run (&options, signals, log, diag);
     else
         ab_diag_print (diag, stderr);
