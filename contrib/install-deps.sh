@@ -7,7 +7,17 @@ packages="build-essential autoconf automake libtool pkg-config
   check python3 python3-zmq python3-yaml python3-numpy
   json-schema-test-suite libvalijson-dev libgoogle-perftools-dev libnats-dev
   clang libclang-rt-14-dev graphviz git"
+# the Python client's offline venv install and its type check (tests/clients)
+packages="$packages python3-venv python3-pip python3-setuptools mypy"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086 # word splitting of the list is intended
 apt-get install -y -q --no-install-recommends $packages
+# The JavaScript client's dependencies (zeromq, typescript), from
+# clients/js/package-lock.json, for its test in `make check`.  Needs node
+# and npm (Node 18 or later); without them that test is skipped.
+if command -v npm >/dev/null 2>&1; then
+    (cd "$(dirname "$0")/../clients/js" && npm ci --no-audit --no-fund)
+else
+    echo "install-deps: no npm: the JavaScript client's test will be skipped" >&2
+fi
