@@ -29,7 +29,11 @@ Errors are exceptions, all under ``AgentbusError``: ``Rejected`` (a
 ``REJECT``: code, message, errors), ``ProtocolError`` (an ``ERROR`` from
 the broker, or a broker message that breaks the frame table), ``Timeout``
 (no answer in time), ``Closed`` (the agent was closed) and
-``SessionLost`` (a streamed reply cut by a broker restart).
+``SessionLost`` (a streamed reply cut by a broker restart) and
+``KeyFileError`` (a CURVE key file that cannot be read).
+
+CURVE: ``Agent(..., key="me.key_secret", server_key="broker.key")``
+reads czmq certificate files (``security.md``).
 
 Tensors: any numpy array placed in a payload is sent as an attachment and
 replaced by its reference ``{"dtype", "shape", "frame"}``; arrays of at
@@ -40,9 +44,10 @@ one as a numpy array, without copying.
 """
 
 from ._proto import (NOTHING, PAYLOAD_COMMANDS, SIGNATURE, ZERO_COPY_BYTES,
-                     AgentbusError, Closed, Message, ProtocolError, Rejected,
-                     Reply, SessionLost, Timeout, build_frames,
-                     encode_payload, parse_frames, tensor_from)
+                     AgentbusError, Closed, CurveKeys, KeyFileError, Message,
+                     ProtocolError, Rejected, Reply, SessionLost, Timeout,
+                     build_frames, encode_payload, load_curve_keys,
+                     parse_frames, tensor_from)
 from ._sync import Agent, Delivery
 
 __version__ = "0.1.0"
@@ -51,7 +56,8 @@ __version__ = "0.1.0"
 _NOTHING = NOTHING
 
 __all__ = [
-    "Agent", "AgentbusError", "Closed", "Delivery", "Message", "NOTHING",
+    "Agent", "AgentbusError", "Closed", "CurveKeys", "Delivery",
+    "KeyFileError", "Message", "NOTHING", "load_curve_keys",
     "PAYLOAD_COMMANDS", "ProtocolError", "Rejected", "Reply", "SIGNATURE",
     "SessionLost", "Timeout", "ZERO_COPY_BYTES", "build_frames",
     "encode_payload", "parse_frames", "tensor_from", "__version__",

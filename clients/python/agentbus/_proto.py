@@ -358,9 +358,63 @@ class Reply(_Received):
         return "<Reply %s partial=%s>" % (self.type, self.partial)
 
 
-def dealer_options(socket: zmq.Socket) -> None:  # type: ignore[type-arg]
-    """The DEALER options both agents use: no linger, and ZMTP
-    heartbeats so a dead connection is noticed and re-made."""
+class CurveKeys:
+    """The keys of a CURVE client (Z85, 40 bytes each): this agent's
+    ``public`` and ``secret`` key and the broker's public key
+    (``server``)."""
+
+    def __init__(self, public: bytes, secret: bytes, server: bytes) -> None:
+        self.public = public
+        self.secret = secret
+        self.server = server
+
+    def __repr__(self) -> str:  # never the secret
+        return "<CurveKeys public=%s server=%s>" % (
+            self.public.decode("ascii", "replace"),
+            self.server.decode("ascii", "replace"))
+
+
+class KeyFileError(AgentbusError):
+    """A CURVE key file is missing or is not a czmq certificate."""
+
+
+def load_curve_keys(key: str, server_key: str) -> CurveKeys:
+    """Reads the agent's secret certificate ``key`` (``NAME.key_secret``)
+    and the broker's public certificate ``server_key`` (``NAME.key``),
+    czmq (``zcert``) files as ``agentbus keygen`` or pyzmq's
+    ``zmq.auth.create_certificates`` write them.  Raises
+    ``KeyFileError``."""
+    import zmq.auth
+
+    if not zmq.has("curve"):
+        raise KeyFileError("this libzmq has no CURVE support")
+
+    def load(path: str) -> Tuple[bytes, Optional[bytes]]:
+        try:
+            return zmq.auth.load_certificate(path)
+        except (OSError, ValueError) as exc:
+            raise KeyFileError("%s: %s" % (path, exc)) from exc
+
+    public, secret = load(key)
+    if not secret:
+        raise KeyFileError("%s: no secret-key (give the .key_secret file)"
+                           % key)
+    server, _ = load(server_key)
+    for path, value in ((key, public), (key, secret), (server_key, server)):
+        if len(value) != 40:
+            raise KeyFileError("%s: a key is not 40 Z85 characters" % path)
+    return CurveKeys(public, secret, server)
+
+
+def dealer_options(socket: zmq.Socket,  # type: ignore[type-arg]
+                   curve: Optional[CurveKeys] = None) -> None:
+    """The DEALER options both agents use: no linger, ZMTP heartbeats so
+    a dead connection is noticed and re-made, and the CURVE keys when
+    given (set before connecting)."""
+    if curve is not None:
+        socket.setsockopt(zmq.CURVE_SERVERKEY, curve.server)
+        socket.setsockopt(zmq.CURVE_PUBLICKEY, curve.public)
+        socket.setsockopt(zmq.CURVE_SECRETKEY, curve.secret)
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.RECONNECT_IVL, 100)
     socket.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)

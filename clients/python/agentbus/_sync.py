@@ -36,10 +36,10 @@ from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
 
 import zmq
 
-from ._proto import (NOTHING, Buffer, Closed, DeliveryBase, Header, Message,
-                     ProtocolError, Reply, Timeout, build_frames,
-                     dealer_options, parse_frames, protocol_error,
-                     pub_header, rejected)
+from ._proto import (NOTHING, Buffer, Closed, CurveKeys, DeliveryBase,
+                     Header, Message, ProtocolError, Reply, Timeout,
+                     build_frames, dealer_options, load_curve_keys,
+                     parse_frames, protocol_error, pub_header, rejected)
 
 #: How much longer than a request's ``timeout_ms`` the agent waits for the
 #: broker's own ``REJECT timeout`` before it gives up locally.
@@ -100,7 +100,15 @@ class Agent:
                  context: Optional[zmq.Context] = None,  # type: ignore[type-arg]
                  hello: bool = True, heartbeat: bool = True,
                  timeout_ms: int = 5000,
-                 request_timeout_ms: int = 120000) -> None:
+                 request_timeout_ms: int = 120000,
+                 key: Optional[str] = None,
+                 server_key: Optional[str] = None,
+                 curve: Optional[CurveKeys] = None) -> None:
+        if curve is None and (key is not None or server_key is not None):
+            if key is None or server_key is None:
+                raise ValueError("CURVE needs both key and server_key")
+            curve = load_curve_keys(key, server_key)
+        self.curve = curve
         self.endpoint = endpoint
         self.agent = agent
         self.credit_window = credit
@@ -120,7 +128,7 @@ class Agent:
         self._own_context = context is None
         self.context: zmq.Context = context or zmq.Context()  # type: ignore[type-arg]
         self.socket: zmq.Socket = self.context.socket(zmq.DEALER)  # type: ignore[type-arg]
-        dealer_options(self.socket)
+        dealer_options(self.socket, curve)
         self.socket.connect(endpoint)
         if hello:
             try:

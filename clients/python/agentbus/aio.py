@@ -55,10 +55,11 @@ from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, List,
 import zmq
 import zmq.asyncio
 
-from ._proto import (NOTHING, AgentbusError, Buffer, Closed, DeliveryBase,
-                     Header, Message, ProtocolError, Reply, SessionLost,
-                     Timeout, build_frames, dealer_options, parse_frames,
-                     protocol_error, pub_header, rejected)
+from ._proto import (NOTHING, AgentbusError, Buffer, Closed, CurveKeys,
+                     DeliveryBase, Header, Message, ProtocolError, Reply,
+                     SessionLost, Timeout, build_frames, dealer_options,
+                     load_curve_keys, parse_frames, protocol_error,
+                     pub_header, rejected)
 from ._sync import REQUEST_GRACE_MS
 
 #: Commands answered only when they fail.
@@ -142,14 +143,23 @@ class Delivery(DeliveryBase):
 
 class Agent:
     """One agent instance on ``zmq.asyncio``; the arguments are those of
-    ``agentbus.Agent``.  Nothing is sent until ``await start()`` (or
+    ``agentbus.Agent`` (CURVE ``key``/``server_key`` too).  Nothing is
+    sent until ``await start()`` (or
     ``async with``), which says ``HELLO`` and waits for ``WELCOME``."""
 
     def __init__(self, endpoint: str, agent: str, credit: int = 16,
                  instance: Optional[str] = None,
                  context: Optional[zmq.asyncio.Context] = None,
                  heartbeat: bool = True, timeout_ms: int = 5000,
-                 request_timeout_ms: int = 120000) -> None:
+                 request_timeout_ms: int = 120000,
+                 key: Optional[str] = None,
+                 server_key: Optional[str] = None,
+                 curve: Optional[CurveKeys] = None) -> None:
+        if curve is None and (key is not None or server_key is not None):
+            if key is None or server_key is None:
+                raise ValueError("CURVE needs both key and server_key")
+            curve = load_curve_keys(key, server_key)
+        self.curve = curve
         self.endpoint = endpoint
         self.agent = agent
         self.credit_window = credit
@@ -190,7 +200,7 @@ class Agent:
             raise Closed("agent %s is closed" % self.agent)
         if self.socket is None:
             self.socket = self.context.socket(zmq.DEALER)
-            dealer_options(self.socket)
+            dealer_options(self.socket, self.curve)
             self.socket.connect(self.endpoint)
             loop = asyncio.get_running_loop()
             self._last_send = loop.time()
