@@ -79,6 +79,23 @@ export declare class SessionLostError extends AgentbusError {
   readonly code: "session_lost";
 }
 
+/** A CURVE key file that cannot be read. */
+export declare class KeyFileError extends AgentbusError {
+  constructor(message: string);
+  readonly code: "key_file";
+}
+
+/** CURVE keys, Z85 (40 characters each). */
+export interface CurveKeys {
+  publicKey: string;
+  secretKey: string;
+  /** the broker's public key */
+  serverKey: string;
+}
+/** Reads czmq certificate files: the agent's NAME.key_secret and the
+ *  broker's NAME.key. */
+export declare function loadCurveKeys(key: string, serverKey: string): CurveKeys;
+
 /** A tensor: a typed array with a shape and an ABP/1 dtype. */
 export declare class Tensor<T extends TypedArray = TypedArray> {
   constructor(data: T, shape?: number[], dtype?: Dtype);
@@ -159,6 +176,12 @@ export interface AgentOptions {
   timeoutMs?: number;
   /** local deadline of a request without timeoutMs (default 120000) */
   requestTimeoutMs?: number;
+  /** CURVE: this agent's secret certificate file (NAME.key_secret) */
+  key?: string;
+  /** CURVE: the broker's public certificate file (NAME.key) */
+  serverKey?: string;
+  /** CURVE: the keys themselves, instead of key and serverKey */
+  curve?: CurveKeys;
 }
 
 export interface PublishOptions {
@@ -190,6 +213,7 @@ export declare class Agent implements AsyncIterable<Delivery> {
   readonly errors: Header[];
   readonly repliesDropped: number;
   readonly closed: boolean;
+  readonly curve: CurveKeys | null;
   readonly socket: Dealer | null;
   timeoutMs: number;
   requestTimeoutMs: number;

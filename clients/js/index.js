@@ -17,6 +17,7 @@
 // a reply yet.  Every wait has a deadline.
 
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { endianness } from "node:os";
 import { Dealer } from "zeromq";
 
@@ -100,6 +101,44 @@ export class ClosedError extends AgentbusError {
  *  "session_lost"). */
 export class SessionLostError extends AgentbusError {
   constructor(message) { super(message, "session_lost"); }
+}
+
+/** A CURVE key file is missing or is not a czmq certificate (code
+ *  "key_file"). */
+export class KeyFileError extends AgentbusError {
+  constructor(message) { super(message, "key_file"); }
+}
+
+// -- CURVE keys -----------------------------------------------------------
+
+function zcertField(path, text, name) {
+  const m = text.match(new RegExp(`^\\s+${name}\\s*=\\s*"([^"]*)"`, "m"));
+  if (!m) return null;
+  if (m[1].length !== 40) throw new KeyFileError(`${path}: ${name} is not 40 Z85 characters`);
+  return m[1];
+}
+
+/** Reads the agent's secret certificate `key` (NAME.key_secret) and the
+ *  broker's public certificate `serverKey` (NAME.key), czmq (zcert)
+ *  files; returns {publicKey, secretKey, serverKey} (Z85).  Throws
+ *  KeyFileError. */
+export function loadCurveKeys(key, serverKey) {
+  const read = (path) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (e) {
+      throw new KeyFileError(`${path}: ${e.message}`);
+    }
+  };
+  const mine = read(key);
+  const publicKey = zcertField(key, mine, "public-key");
+  const secretKey = zcertField(key, mine, "secret-key");
+  if (!publicKey || !secretKey) {
+    throw new KeyFileError(`${key}: no public-key and secret-key (give the .key_secret file)`);
+  }
+  const server = zcertField(serverKey, read(serverKey), "public-key");
+  if (!server) throw new KeyFileError(`${serverKey}: no public-key`);
+  return { publicKey, secretKey, serverKey: server };
 }
 
 // -- tensors --------------------------------------------------------------
@@ -357,6 +396,13 @@ export class Agent {
     this.heartbeat = options.heartbeat ?? true;
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 120000;
+    this.curve = options.curve ?? null;
+    if (!this.curve && (options.key !== undefined || options.serverKey !== undefined)) {
+      if (options.key === undefined || options.serverKey === undefined) {
+        throw new TypeError("CURVE needs both key and serverKey");
+      }
+      this.curve = loadCurveKeys(options.key, options.serverKey);
+    }
     this.welcome = null;
     this.heartbeatMs = null;
     this.topology = null;
@@ -388,8 +434,10 @@ export class Agent {
   async start() {
     if (this.closed) throw new ClosedError(`agent ${this.agent} is closed`);
     if (this.socket === null) {
+      const curve = this.curve ? { curveServerKey: this.curve.serverKey,
+        curvePublicKey: this.curve.publicKey, curveSecretKey: this.curve.secretKey } : {};
       this.socket = new Dealer({
-        linger: 0, reconnectInterval: 100, reconnectMaxInterval: 2000,
+        ...curve, linger: 0, reconnectInterval: 100, reconnectMaxInterval: 2000,
         heartbeatInterval: 1000, heartbeatTimeout: 3000,
       });
       this.socket.connect(this.endpoint);

@@ -1,11 +1,13 @@
 // types.ts - compiled by `tsc --noEmit` (never run): the way an agent uses
 // the package type-checks against index.d.ts, and misuse does not.
-import { Agent, RejectedError, TimeoutError, tensor, type Delivery, type Reply } from "@agentbus/client";
+import { Agent, KeyFileError, RejectedError, TimeoutError, loadCurveKeys, tensor, type Delivery, type Reply } from "@agentbus/client";
 
 interface Passage { text: string; score: number }
 
 export async function gate(endpoint: string): Promise<void> {
-  const bus = await Agent.connect(endpoint, "reasoner", { credit: 4, timeoutMs: 2000 });
+  const bus = await Agent.connect(endpoint, "reasoner", { credit: 4, timeoutMs: 2000, key: "me.key_secret", serverKey: "broker.key" });
+  const keys: { publicKey: string } = loadCurveKeys("me.key_secret", "broker.key");
+  console.log(keys.publicKey, bus.curve?.serverKey);
   for await (const d of bus) {
     const delivery: Delivery<{ query: string; passages: Passage[] }> = d;
     const best: number = Math.max(...delivery.payload.passages.map((p) => p.score));
@@ -16,6 +18,7 @@ export async function gate(endpoint: string): Promise<void> {
     } catch (e) {
       if (e instanceof RejectedError) console.log(e.code, e.errors.map((x) => x.path));
       else if (e instanceof TimeoutError) console.log(e.code === "local_timeout");
+      else if (e instanceof KeyFileError) console.log(e.code === "key_file");
     }
     await d.ack();
     await d.nack({ requeue: false, reason: "x" });
