@@ -2,9 +2,12 @@
 # The main job of the README's Quick start (`make demo`): starts agentbusd
 # on conf/'s example topology, runs the three demos of contrib/examples/
 # against it (retrieval -> reasoning, training -> parameter server,
-# streamed inference with a replica killed), stops the broker with SIGTERM
-# and prints what each demo computed.  Exits non-zero if agentbusd is not
-# built, a demo's checks fail or the broker does not stop cleanly.
+# streamed inference with a replica killed) and, when node and
+# clients/js/node_modules are there, the RAG gate agent in JavaScript
+# (contrib/examples/rag_gate_agent.mjs); stops the broker with SIGTERM and
+# prints what each demo computed and which languages' agents took part.
+# Exits non-zero if agentbusd is not built, a demo's checks fail or the
+# broker does not stop cleanly.
 # Usage: run-demo.sh BUILDDIR SRCDIR
 set -u
 builddir=${1:-.}
@@ -36,6 +39,26 @@ for demo in rag train infer; do
     fi
 done
 
+total=3
+languages="Python"
+echo
+if command -v node >/dev/null 2>&1 &&
+        [ -d "$srcdir/clients/js/node_modules/zeromq" ]; then
+    total=4
+    languages="$languages, JavaScript"
+    echo "rag gate in JavaScript (@agentbus/client, contrib/examples/rag_gate_agent.mjs)"
+    timeout 120 node "$srcdir/contrib/examples/rag_gate_agent.mjs" \
+        --endpoint "$endpoint" --feed 6
+    status=$?
+    if [ "$status" -eq 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed="$failed rag-gate-js(exit $status)"
+    fi
+else
+    echo "no node or no clients/js/node_modules (npm ci there): no JavaScript agent"
+fi
+
 echo
 ab_stop_broker
 echo "agentbusd stopped on SIGTERM with exit status $broker_status"
@@ -45,7 +68,7 @@ if [ "$broker_status" -ne 0 ]; then
     tail -n 20 "$tmp/agentbusd.log"
 fi
 
-verdict="$passed of 3 demos passed their checks"
+verdict="$passed of $total demos passed their checks"
 [ -n "$failed" ] && verdict="$verdict (failed:$failed)"
-echo "demo summary: $verdict; broker exit $broker_status"
+echo "demo summary: $verdict; agents in $languages; broker exit $broker_status"
 [ -z "$failed" ] && [ "$broker_status" -eq 0 ]

@@ -34,7 +34,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(SRCDIR, "contrib", "python"))
+sys.path.insert(0, os.path.join(SRCDIR, "clients", "python"))
 
 import agentbus  # noqa: E402  (found through the path set just above)
 import yaml  # noqa: E402

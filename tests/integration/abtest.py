@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("AB_SRCDIR") or os.path.abspath(
     os.path.join(HERE, "..", ".."))
 BUILDDIR = os.environ.get("AB_BUILDDIR") or SRCDIR
-sys.path.insert(0, os.path.join(SRCDIR, "contrib", "python"))
+sys.path.insert(0, os.path.join(SRCDIR, "clients", "python"))
 
 import agentbus  # noqa: E402  (found through the path set just above)
 
