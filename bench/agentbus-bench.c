@@ -1450,6 +1450,24 @@ s_scenario_durable (s_bench_t *bench, s_result_t *result)
         bench->durable = result->broker;
 }
 
+/* A peer's figures, from its counts, its latencies and its process. */
+static void
+s_peer_figures (s_side_t *side, uint64_t consumed, uint64_t errors,
+                double seconds, ab_hist_t *hist, pid_t pid, double cpu0)
+{
+    side->messages = consumed;
+    side->errors = errors;
+    if (seconds > 0 && consumed)
+        side->msgs_per_s = (double)consumed / seconds;
+    side->mb_per_s = side->msgs_per_s * S_PAYLOAD_BYTES / 1e6;
+    if (hist && ab_hist_count (hist)) {
+        side->p50_us = (double)ab_hist_percentile (hist, 0.50) / 1e3;
+        side->p99_us = (double)ab_hist_percentile (hist, 0.99) / 1e3;
+        side->p999_us = (double)ab_hist_percentile (hist, 0.999) / 1e3;
+    }
+    s_proc_figures (pid, cpu0, side);
+}
+
 #ifdef HAVE_NATS
 /* small's workload through NATS JetStream on a nats-server of its own:
    the same payload, window and credit, timed the same way. */
@@ -1463,19 +1481,19 @@ s_nats_side (s_bench_t *bench, s_side_t *side, char *why, size_t size)
     char payload[S_PAYLOAD_BYTES + 1];
     s_event_payload (payload, S_PAYLOAD_BYTES);
     double cpu0, hwm;
-    s_proc_stats (ab_natsbench_pid (nats), &cpu0, &hwm);
+    pid_t pid = ab_natsbench_pid (nats);
+    s_proc_stats (pid, &cpu0, &hwm);
+    ab_hist_t *hist = ab_hist_new ();
     ab_natsbench_counts_t counts;
-    if (ab_natsbench_run (nats, payload, S_PAYLOAD_BYTES, S_WINDOW,
-                          bench->options.credit, bench->options.seconds,
-                          &counts) == 0) {
-        side->messages = counts.consumed;
-        side->errors = counts.errors;
-        if (counts.seconds > 0 && counts.consumed)
-            side->msgs_per_s = (double)counts.consumed / counts.seconds;
-        side->mb_per_s = side->msgs_per_s * S_PAYLOAD_BYTES / 1e6;
-        s_proc_figures (ab_natsbench_pid (nats), cpu0, side);
-    } else
+    if (hist && ab_natsbench_run (nats, payload, S_PAYLOAD_BYTES, S_WINDOW,
+                                  bench->options.credit,
+                                  bench->options.seconds, hist,
+                                  &counts) == 0)
+        s_peer_figures (side, counts.consumed, counts.errors, counts.seconds,
+                        hist, pid, cpu0);
+    else
         snprintf (why, size, "cannot subscribe to the NATS JetStream stream");
+    ab_hist_destroy (&hist);
     ab_natsbench_destroy (&nats);
 }
 
@@ -1548,24 +1566,6 @@ s_counterpart (s_bench_t *bench, const s_scenario_t *sc, s_result_t *result)
         }
         result->broker = bench->small;
     }
-}
-
-/* A peer's figures, from its counts, its latencies and its process. */
-static void
-s_peer_figures (s_side_t *side, uint64_t consumed, uint64_t errors,
-                double seconds, ab_hist_t *hist, pid_t pid, double cpu0)
-{
-    side->messages = consumed;
-    side->errors = errors;
-    if (seconds > 0 && consumed)
-        side->msgs_per_s = (double)consumed / seconds;
-    side->mb_per_s = side->msgs_per_s * S_PAYLOAD_BYTES / 1e6;
-    if (hist && ab_hist_count (hist)) {
-        side->p50_us = (double)ab_hist_percentile (hist, 0.50) / 1e3;
-        side->p99_us = (double)ab_hist_percentile (hist, 0.99) / 1e3;
-        side->p999_us = (double)ab_hist_percentile (hist, 0.999) / 1e3;
-    }
-    s_proc_figures (pid, cpu0, side);
 }
 
 #ifdef HAVE_RABBITMQ

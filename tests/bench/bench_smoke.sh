@@ -74,6 +74,27 @@ print("bench JSON ok:", ", ".join(names),
 for line in skipped:
     print("skipped:", line)
 PY
+# bench/memory.py end to end on a few thousand messages (the bytes per
+# message of so few say little, and are not checked)
+src=${AB_SRCDIR:-.}
+/usr/bin/python3 "$src/bench/memory.py" --count 3000 --agentbusd \
+    "$build/agentbusd" --json "$out/memory.json" >"$out/memory.out" 2>&1 || {
+    cat "$out/memory.out"
+    exit 1
+}
+python3 - "$out/memory.json" <<'PY' || exit 1
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [r["mode"] for r in rows] == ["memory", "durable"], rows
+for r in rows:
+    assert r["queued"] == 3000 and r["refused"] == 0 and r["alive"], r
+    assert r["rss_after"] > 0 and r["anon_after"] > 0, r
+    for k in ["rss_per_msg", "anon_per_msg"]:
+        assert isinstance(r[k], float), (k, r)
+# the durable broker maps data.mdb; the other has none
+assert rows[1]["mdb_after"] > 0 and rows[0]["mdb_after"] == 0, rows
+print("memory.py ok")
+PY
 # where NATS ran: `--scenarios nats` alone runs small's broker side itself
 [ -e "$out/bench.json.nats" ] || exit 0
 "$build/bench/agentbus-bench" --scenarios nats --seconds 0.5 \
