@@ -1450,6 +1450,7 @@ s_scenario_durable (s_bench_t *bench, s_result_t *result)
         bench->durable = result->broker;
 }
 
+#if defined HAVE_NATS || defined HAVE_RABBITMQ || defined HAVE_HIREDIS
 /* A peer's figures, from its counts, its latencies and its process. */
 static void
 s_peer_figures (s_side_t *side, uint64_t consumed, uint64_t errors,
@@ -1467,6 +1468,7 @@ s_peer_figures (s_side_t *side, uint64_t consumed, uint64_t errors,
     }
     s_proc_figures (pid, cpu0, side);
 }
+#endif
 
 #ifdef HAVE_NATS
 /* small's workload through NATS JetStream on a nats-server of its own:
