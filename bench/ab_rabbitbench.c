@@ -57,6 +57,8 @@
 #define S_PRODUCERS 16
 /* Publishes between two looks at the confirms. */
 #define S_BATCH 32
+/* How long a login or a method's answer may take, s. */
+#define S_RPC_S 30
 /* Environment strings given to rabbitmq-server. */
 #define S_ENV 16
 
@@ -124,7 +126,12 @@ s_connect (ab_rabbitbench_t *self)
 {
     amqp_connection_state_t conn = amqp_new_connection ();
     amqp_socket_t *socket = conn ? amqp_tcp_socket_new (conn) : NULL;
-    struct timeval timeout = {5, 0};
+    struct timeval timeout = {5, 0}, rpc = {S_RPC_S, 0};
+    if (socket) {
+        /* a node that stops answering fails the run, never hangs it */
+        amqp_set_handshake_timeout (conn, &rpc);
+        amqp_set_rpc_timeout (conn, &rpc);
+    }
     if (!socket ||
         amqp_socket_open_noblock (socket, "127.0.0.1", self->port,
                                   &timeout) != AMQP_STATUS_OK ||
@@ -266,6 +273,9 @@ ab_rabbitbench_new (const char *dir, int port, double timeout_s, char *why,
     while (self->pid > 0 && !conn && s_now () < until) {
         if (ab_child_wait_port (&self->pid, port, 100000000) == 0)
             conn = s_connect (self);
+        /* the listener opens before the node takes logins */
+        if (!conn)
+            ab_child_sleep_ns (100000000);
     }
     if (conn) {
         s_close (conn);

@@ -52,6 +52,8 @@
 #define S_PRODUCERS 16
 /* XADDs a producer appends before it writes them out. */
 #define S_BATCH 32
+/* How long a reply may take, s. */
+#define S_IO_S 30
 /* The consumer's XREADGROUP BLOCK, ms. */
 #define S_BLOCK_MS 50
 
@@ -100,6 +102,10 @@ s_connect (ab_redisbench_t *self)
         redisFree (ctx);
         return NULL;
     }
+    /* a server that stops answering fails the run, never hangs it */
+    struct timeval io = {S_IO_S, 0};
+    if (ctx)
+        redisSetTimeout (ctx, io);
     return ctx;
 }
 
