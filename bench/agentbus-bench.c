@@ -1713,11 +1713,9 @@ s_print_header (void)
             "b_cpu/M", "ratio");
 }
 
-/* The consumers' credit of this run, for the peers' note. */
-static int s_credit;
-
+/* One row and its notes; `credit` is the consumers' credit of the run. */
 static void
-s_print_result (const s_result_t *result)
+s_print_result (const s_result_t *result, int credit)
 {
     const s_side_t *b = &result->broker, *z = &result->baseline;
     char f[13][32];
@@ -1745,7 +1743,7 @@ s_print_result (const s_result_t *result)
                 "%d publisher%s, window %d, credit/prefetch %d\n",
                 sc->name, sc->durable ? "durable-always" : "small",
                 sc->peer_note, sc->producers, sc->producers > 1 ? "s" : "",
-                S_WINDOW, s_credit);
+                S_WINDOW, credit);
     else if (note)
         printf ("  %s: %s\n", sc->name, note);
     if (b->errors || z->errors)
@@ -1927,7 +1925,6 @@ s_parse (int argc, char *argv[], s_options_t *options)
                        : options->mode[0] == 'q' ? 2
                                                  : 10;
     options->credit = (int)credit;
-    s_credit = options->credit;
     if (!options->select && options->smoke)
         options->select = "small,route";
     return 0;
@@ -2028,7 +2025,7 @@ s_run_all (s_bench_t *bench, const bool *chosen)
         s_side_clear (&result->broker);
         s_side_clear (&result->baseline);
         s_run_one (bench, result);
-        s_print_result (result);
+        s_print_result (result, bench->options.credit);
         failed += s_failed (result);
     }
 #ifdef HAVE_RABBITMQ
