@@ -14,6 +14,7 @@
 */
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "ab_hist.h"
 
@@ -101,4 +102,45 @@ ab_hist_percentile (const ab_hist_t *self, double q)
             return s_upper (i);
     }
     return s_upper (S_BUCKETS - 1);
+}
+
+/* Hex digits of a stamp. */
+#define S_STAMP_DIGITS 16
+
+long
+ab_hist_stamp_at (const char *payload, size_t size)
+{
+    static const char key[] = "\"text\":\"";
+    const char *found = memmem (payload, size, key, sizeof key - 1);
+    if (!found)
+        return -1;
+    size_t at = (size_t)(found - payload) + sizeof key - 1;
+    if (at + S_STAMP_DIGITS + 2 > size)
+        return -1;
+    return (long)at;
+}
+
+void
+ab_hist_stamp (char *at, int64_t ns)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t value = (uint64_t)ns;
+    for (int i = S_STAMP_DIGITS - 1; i >= 0; i--, value >>= 4)
+        at[i] = hex[value & 15];
+}
+
+int64_t
+ab_hist_unstamp (const char *at)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < S_STAMP_DIGITS; i++) {
+        char c = at[i];
+        int digit = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                           : -1;
+        if (digit < 0)
+            return -1;
+        value = value << 4 | (uint64_t)digit;
+    }
+    return (int64_t)value;
 }

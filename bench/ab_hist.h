@@ -41,4 +41,20 @@ uint64_t ab_hist_count (const ab_hist_t *self);
    nothing was recorded. */
 int64_t ab_hist_percentile (const ab_hist_t *self, double q);
 
+/* Publish-to-consume stamps: a 256-byte bench payload carries its send
+   time (CLOCK_MONOTONIC ns) as 16 hex digits at the start of its "text"
+   string, which every broker passes through untouched and the bench's
+   schema allows, so the consumer can time each message. */
+
+/* Where the stamp goes in `payload` (`size` bytes): an offset, or -1
+   when there is no "text" string with room for one. */
+long ab_hist_stamp_at (const char *payload, size_t size);
+
+/* Writes `ns` as 16 hex digits at `at`. */
+void ab_hist_stamp (char *at, int64_t ns);
+
+/* The ns written at `at` by ab_hist_stamp, or -1 when the 16 bytes are
+   not hex digits. */
+int64_t ab_hist_unstamp (const char *at);
+
 #endif

@@ -67,6 +67,10 @@ struct _ab_natsbench_t {
     natsConnection *consumer;     /* the consumer's connection */
     jsCtx *consumer_js;           /* JetStream on the consumer's; the stream */
     size_t size;                  /* the run's payload length, checked */
+    long stamp_at;                /* where the payload carries its send
+                                     time, or -1 */
+    ab_hist_t *latency;           /* publish-to-consume times, or NULL
+                                     (the delivery thread's alone) */
     atomic_int_fast64_t consumed; /* messages the consumer received */
     atomic_int_fast64_t last_ns;  /* when the last one was received */
     atomic_int_fast64_t refused;  /* publishes the stream did not store */
@@ -290,6 +294,11 @@ s_on_message (natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     if ((size_t)natsMsg_GetDataLength (msg) != self->size ||
         natsMsg_Ack (msg, NULL) != NATS_OK)
         self->errors++;
+    else if (self->latency && self->stamp_at >= 0) {
+        int64_t sent = ab_hist_unstamp (natsMsg_GetData (msg) + self->stamp_at);
+        if (sent >= 0)
+            ab_hist_record (self->latency, s_now () - sent);
+    }
     natsMsg_Destroy (msg);
     /* the time first: a drain that sees the count sees its time */
     self->last_ns = s_now ();
@@ -344,7 +353,7 @@ s_subscribe (ab_natsbench_t *self, int credit)
    the sending (the connection is gone or the stream stalled). Returns
    the messages published. */
 static int64_t
-s_publish (ab_natsbench_t *self, jsCtx *js, const void *payload, size_t size,
+s_publish (ab_natsbench_t *self, jsCtx *js, char *payload, size_t size,
            int window, int64_t deadline)
 {
     int64_t published = 0;
@@ -353,6 +362,8 @@ s_publish (ab_natsbench_t *self, jsCtx *js, const void *payload, size_t size,
             ab_child_sleep_ns (S_ROOM_NS);
             continue;
         }
+        if (self->stamp_at >= 0)
+            ab_hist_stamp (payload + self->stamp_at, s_now ());
         if (js_PublishAsync (js, S_SUBJECT, payload, (int)size, NULL) !=
             NATS_OK) {
             self->errors++;
@@ -389,20 +400,29 @@ s_drain (ab_natsbench_t *self, jsCtx *js, int64_t published)
 int
 ab_natsbench_run (ab_natsbench_t *self, const void *payload, size_t size,
                   int window, int credit, double seconds,
-                  ab_natsbench_counts_t *counts)
+                  ab_hist_t *latency, ab_natsbench_counts_t *counts)
 {
     *counts = (ab_natsbench_counts_t){0, 0, 0, 0};
     self->size = size;
+    self->latency = latency;
+    self->stamp_at = latency ? ab_hist_stamp_at (payload, size) : -1;
+    /* the producer's copy, stamped with each send (the library copies
+       what it publishes) */
+    char *stamped = malloc (size ? size : 1);
+    if (!stamped)
+        return -1;
+    memcpy (stamped, payload, size);
     self->consumed = self->last_ns = self->refused = self->errors = 0;
     jsCtx *js = s_producer_js (self, window);
     natsSubscription *sub = js ? s_subscribe (self, credit) : NULL;
     if (!sub) {
         if (js)
             jsCtx_Destroy (js);
+        free (stamped);
         return -1;
     }
     int64_t start = s_now ();
-    int64_t published = s_publish (self, js, payload, size, window,
+    int64_t published = s_publish (self, js, stamped, size, window,
                                    start + (int64_t)(seconds * 1e9));
     s_drain (self, js, published);
     counts->published = (uint64_t)published;
@@ -414,5 +434,7 @@ ab_natsbench_run (ab_natsbench_t *self, const void *payload, size_t size,
     natsSubscription_Unsubscribe (sub);
     natsSubscription_Destroy (sub);
     jsCtx_Destroy (js);
+    free (stamped);
+    self->latency = NULL;
     return 0;
 }

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ab_hist.h"
+
 typedef struct _ab_natsbench_t ab_natsbench_t;
 
 /* What one run counted. */
@@ -51,10 +53,12 @@ pid_t ab_natsbench_pid (const ab_natsbench_t *self);
 /* Publishes `payload` for `seconds`, keeping at most `window` messages
    published and not yet consumed; the consumer has at most `credit`
    messages unacked (the stream's MaxAckPending). Then waits up to 30 s
-   until every stored message was consumed. Returns 0, or -1 when the
-   consumer could not be set up (counts then say nothing). */
+   until every stored message was consumed. The publish-to-consume time
+   of every message goes into `latency` when it is not NULL (the payload
+   must then have room for a stamp, see ab_hist_stamp_at). Returns 0, or
+   -1 when the consumer could not be set up (counts then say nothing). */
 int ab_natsbench_run (ab_natsbench_t *self, const void *payload, size_t size,
                       int window, int credit, double seconds,
-                      ab_natsbench_counts_t *counts);
+                      ab_hist_t *latency, ab_natsbench_counts_t *counts);
 
 #endif

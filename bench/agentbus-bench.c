@@ -57,6 +57,12 @@
 #ifdef HAVE_NATS
 #include "ab_natsbench.h"
 #endif
+#ifdef HAVE_RABBITMQ
+#include "ab_rabbitbench.h"
+#endif
+#ifdef HAVE_HIREDIS
+#include "ab_redisbench.h"
+#endif
 
 /* The broker started unless --agentbusd says otherwise: the build tree's,
    as the Makefile defines it. */
@@ -72,7 +78,9 @@ typedef enum {
     S_REQREP,  /* closed-loop request/reply, a fixed number in flight */
     S_LATENCY, /* open-loop request/reply at a fixed rate */
     S_DURABLE, /* flow on a durable edge; baseline: fdatasync per record */
-    S_NATS     /* NATS JetStream, when installed */
+    S_NATS,    /* NATS JetStream, when installed */
+    S_RABBIT,  /* RabbitMQ, when installed */
+    S_REDIS    /* Redis Streams, when installed */
 } s_kind_t;
 
 /* One line of results: a scenario as it is reported. */
@@ -88,6 +96,10 @@ typedef struct {
     size_t attach_bytes;   /* float32 attachment per message, 0 = none */
     double rate_fraction;  /* latency: share of the small maximum */
     const char *sync;      /* durable: the broker's sync setting (YAML) */
+    bool durable;          /* peers: the durable setup, against
+                              durable-always (else against small) */
+    const char *peer;      /* peers: the baseline's name in the JSON */
+    const char *peer_note; /* peers: what the baseline side is */
 } s_scenario_t;
 
 /* The broker's agents and edges are generated from this table; the
@@ -192,7 +204,43 @@ static const s_scenario_t s_scenarios[] = {
      .copies = 1,
      .producers = 16,
      .sync = "sync: {batch_ms: 10}"},
-    {.name = "nats", .kind = S_NATS},
+    {.name = "nats", .group = "peers", .kind = S_NATS, .producers = 1},
+    {.name = "rabbitmq",
+     .group = "peers",
+     .kind = S_RABBIT,
+     .consumers = 1,
+     .copies = 1,
+     .producers = 1,
+     .peer = "rabbitmq-classic",
+     .peer_note = "RabbitMQ classic transient queue, non-persistent "
+                  "messages"},
+    {.name = "rabbitmq-durable",
+     .group = "peers",
+     .kind = S_RABBIT,
+     .consumers = 1,
+     .copies = 1,
+     .producers = 16,
+     .durable = true,
+     .peer = "rabbitmq-classic-durable",
+     .peer_note = "RabbitMQ classic durable queue, persistent messages"},
+    {.name = "redis",
+     .group = "peers",
+     .kind = S_REDIS,
+     .consumers = 1,
+     .copies = 1,
+     .producers = 1,
+     .peer = "redis-streams",
+     .peer_note = "Redis Streams, consumer group, no persistence"},
+    {.name = "redis-aof",
+     .group = "peers",
+     .kind = S_REDIS,
+     .consumers = 1,
+     .copies = 1,
+     .producers = 16,
+     .durable = true,
+     .peer = "redis-streams-aof",
+     .peer_note = "Redis Streams, consumer group, appendonly yes, "
+                  "appendfsync always"},
 };
 
 #define S_SCENARIOS (sizeof s_scenarios / sizeof s_scenarios[0])
@@ -213,7 +261,14 @@ static const struct {
     [S_NATS] = {"agentbusd-small", "nats-jetstream",
                 "left: agentbusd's small of this run; base: NATS JetStream "
                 "(file storage, explicit acks, async publish)"},
+    /* the peers' names come from their scenario */
+    [S_RABBIT] = {NULL, NULL, NULL},
+    [S_REDIS] = {NULL, NULL, NULL},
 };
+
+/* How long a RabbitMQ node may take to boot, s (5-10 s on a loaded
+   2-core machine). */
+#define S_RABBIT_BOOT_S 90
 
 /* Bytes of the JSON payload of small, route, fanout, compete, reqrep. */
 #define S_PAYLOAD_BYTES 256
@@ -267,8 +322,12 @@ typedef struct {
     char dir[256];       /* temp dir: topology, schemas, logs, data */
     char self[512];      /* this program, to start the proxy child */
     s_side_t small;      /* the broker's side of small, once it ran */
+    s_side_t durable;    /* the broker's side of durable-always, once */
     double fsync_per_s;  /* the fdatasync rate, measured once */
     int broker_runs;     /* brokers started (log file names) */
+#ifdef HAVE_RABBITMQ
+    ab_rabbitbench_t *rabbit; /* the RabbitMQ node, once started */
+#endif
 } s_bench_t;
 
 /* ---------------------------------------------------------------------
@@ -298,29 +357,7 @@ s_write_file (const char *dir, const char *name, const char *text)
 static void
 s_proc_stats (pid_t pid, double *cpu_s, double *hwm_kb)
 {
-    char path[64], line[1024];
-    *cpu_s = *hwm_kb = -1;
-    snprintf (path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *file = fopen (path, "r");
-    if (file && fgets (line, sizeof line, file)) {
-        /* fields after the command name, which may hold spaces */
-        char *rest = strrchr (line, ')');
-        unsigned long long utime, stime;
-        if (rest && sscanf (rest + 2,
-                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                            "%llu %llu",
-                            &utime, &stime) == 2)
-            *cpu_s = (double)(utime + stime) / (double)sysconf (_SC_CLK_TCK);
-    }
-    if (file)
-        fclose (file);
-    snprintf (path, sizeof path, "/proc/%d/status", (int)pid);
-    file = fopen (path, "r");
-    while (file && fgets (line, sizeof line, file))
-        if (strncmp (line, "VmHWM:", 6) == 0)
-            *hwm_kb = strtod (line + 6, NULL);
-    if (file)
-        fclose (file);
+    ab_child_stats (pid, cpu_s, hwm_kb);
 }
 
 /* ---------------------------------------------------------------------
@@ -761,6 +798,8 @@ typedef struct {
     s_part_t body[2];                /* payload and attachment frames */
     int body_parts;                  /* 1, or 2 with an attachment */
     const char *pub_header;          /* header of every PUB */
+    long stamp_at;                   /* flows: where each payload carries
+                                        its send time, or -1 */
     atomic_int ready;                /* consumers ready to consume */
     atomic_bool stop;                /* consumers: finish */
     atomic_int_fast64_t published;   /* messages sent, all producers */
@@ -770,7 +809,8 @@ typedef struct {
     atomic_int_fast64_t round_trips; /* reqrep, latency: replies */
     atomic_int_fast64_t reply_ns;    /* when the last reply came */
     atomic_int_fast64_t errors;      /* rejects, errors, losses */
-    ab_hist_t *hist;                 /* round trips (one sender thread) */
+    ab_hist_t *hist;                 /* round trips (one sender thread);
+                                        flows: publish to consume */
 } s_run_t;
 
 /* A consumer thread's arguments. */
@@ -778,7 +818,21 @@ typedef struct {
     s_run_t *run;      /* the side */
     const char *agent; /* broker: its agent name */
     pthread_t thread;  /* the thread */
+    ab_hist_t *hist;   /* flows: its publish-to-consume times, or NULL */
 } s_consumer_t;
+
+/* Times a consumed payload by the send time it carries. */
+static void
+s_time_payload (s_run_t *run, ab_hist_t *hist, zmq_msg_t *payload)
+{
+    if (!hist || run->stamp_at < 0 ||
+        zmq_msg_size (payload) < (size_t)run->stamp_at + 16)
+        return;
+    int64_t sent = ab_hist_unstamp ((char *)zmq_msg_data (payload) +
+                                    run->stamp_at);
+    if (sent >= 0)
+        ab_hist_record (hist, s_now () - sent);
+}
 
 static const char s_answer[] = "{\"ok\":true,\"score\":0.5}";
 
@@ -844,6 +898,10 @@ s_consumer (void *arg)
         while (s_recv (sock, &in, ZMQ_DONTWAIT) > 0) {
             bool delivery = run->baseline ? s_consume_baseline (run, sock, &in)
                                           : s_consume_broker (run, sock, &in);
+            /* the payload: DELIVER's frame 3, the proxy's frame 4 */
+            int at = run->baseline ? 4 : 3;
+            if (delivery && in.count > at)
+                s_time_payload (run, self->hist, &in.part[at]);
             s_frames_close (&in);
             if (delivery) {
                 run->delivered++;
@@ -894,6 +952,20 @@ s_send_message (s_run_t *run, void *sock, const char *command,
     return s_send (sock, parts, 3 + run->body_parts);
 }
 
+/* A flow's PUB: the payload is the producer's own copy `stamped`, which
+   gets the send time first where the run times its messages. */
+static int
+s_send_stamped (s_run_t *run, void *sock, char *stamped)
+{
+    if (run->stamp_at < 0)
+        return s_send_message (run, sock, "PUB", run->pub_header);
+    ab_hist_stamp (stamped + run->stamp_at, s_now ());
+    s_part_t parts[] = {S_STR ("ABP/1"), S_STR ("PUB"),
+                        S_STR (run->pub_header),
+                        {stamped, run->body[0].size, NULL, false}};
+    return s_send (sock, parts, 4);
+}
+
 static void *
 s_flow_producer (void *arg)
 {
@@ -909,6 +981,10 @@ s_flow_producer (void *arg)
     }
     /* the baseline sends one message per copy the broker would make */
     int messages = run->baseline ? sc->copies : 1;
+    /* this producer's copy of the payload, stamped with each send */
+    char stamped[S_PAYLOAD_BYTES + 64];
+    if (run->stamp_at >= 0)
+        memcpy (stamped, run->body[0].data, run->body[0].size);
     /* the window is shared end to end; each producer also keeps its
        share of it unanswered at most */
     int64_t sent = 0, answers = 0, window = run->window * sc->copies,
@@ -917,7 +993,7 @@ s_flow_producer (void *arg)
         bool room = run->published * sc->copies - run->delivered < window &&
                     sent * messages - answers < own;
         for (int i = 0; room && i < messages; i++)
-            if (s_send_message (run, sock, "PUB", run->pub_header))
+            if (s_send_stamped (run, sock, stamped))
                 run->errors++;
         if (room) {
             sent++;
@@ -1115,7 +1191,8 @@ s_start_consumers (s_run_t *run, s_consumer_t *consumers)
 {
     const s_scenario_t *sc = run->scenario;
     for (int i = 0; i < sc->consumers; i++) {
-        consumers[i] = (s_consumer_t){run, sc->agents[i], 0};
+        consumers[i] = (s_consumer_t){
+            run, sc->agents[i], 0, run->stamp_at >= 0 ? ab_hist_new () : NULL};
         pthread_create (&consumers[i].thread, NULL, s_consumer, &consumers[i]);
     }
     int64_t until = s_now () + 10 * 1000000000LL;
@@ -1227,6 +1304,10 @@ s_run_side (const s_options_t *options, const s_scenario_t *sc, void *ctx,
         return;
     }
     s_run_body (&run, payload, sizeof payload, attach);
+    bool flow = sc->kind == S_FLOW || sc->kind == S_DURABLE;
+    run.stamp_at = flow && run.body_parts == 1
+                       ? ab_hist_stamp_at (payload, run.body[0].size)
+                       : -1;
     s_consumer_t consumers[4];
     int started = s_start_consumers (&run, consumers) == 0;
     double cpu0, hwm;
@@ -1235,10 +1316,14 @@ s_run_side (const s_options_t *options, const s_scenario_t *sc, void *ctx,
     run.deadline_ns = run.start_ns + (int64_t)(options->seconds * 1e9);
     if (started)
         s_run_producers (&run);
-    s_figures (&run, proc->pid, cpu0, side);
     run.stop = true;
-    for (int i = 0; i < sc->consumers; i++)
+    for (int i = 0; i < sc->consumers; i++) {
         pthread_join (consumers[i].thread, NULL);
+        if (consumers[i].hist)
+            ab_hist_merge (run.hist, consumers[i].hist);
+        ab_hist_destroy (&consumers[i].hist);
+    }
+    s_figures (&run, proc->pid, cpu0, side);
     if (attach != &attach_dummy)
         free (attach);
     ab_hist_destroy (&run.hist);
@@ -1361,7 +1446,29 @@ s_scenario_durable (s_bench_t *bench, s_result_t *result)
     } else
         snprintf (result->skipped, sizeof result->skipped, "%s", why);
     zmq_ctx_term (ctx);
+    if (strcmp (sc->name, "durable-always") == 0)
+        bench->durable = result->broker;
 }
+
+#if defined HAVE_NATS || defined HAVE_RABBITMQ || defined HAVE_HIREDIS
+/* A peer's figures, from its counts, its latencies and its process. */
+static void
+s_peer_figures (s_side_t *side, uint64_t consumed, uint64_t errors,
+                double seconds, ab_hist_t *hist, pid_t pid, double cpu0)
+{
+    side->messages = consumed;
+    side->errors = errors;
+    if (seconds > 0 && consumed)
+        side->msgs_per_s = (double)consumed / seconds;
+    side->mb_per_s = side->msgs_per_s * S_PAYLOAD_BYTES / 1e6;
+    if (hist && ab_hist_count (hist)) {
+        side->p50_us = (double)ab_hist_percentile (hist, 0.50) / 1e3;
+        side->p99_us = (double)ab_hist_percentile (hist, 0.99) / 1e3;
+        side->p999_us = (double)ab_hist_percentile (hist, 0.999) / 1e3;
+    }
+    s_proc_figures (pid, cpu0, side);
+}
+#endif
 
 #ifdef HAVE_NATS
 /* small's workload through NATS JetStream on a nats-server of its own:
@@ -1376,19 +1483,19 @@ s_nats_side (s_bench_t *bench, s_side_t *side, char *why, size_t size)
     char payload[S_PAYLOAD_BYTES + 1];
     s_event_payload (payload, S_PAYLOAD_BYTES);
     double cpu0, hwm;
-    s_proc_stats (ab_natsbench_pid (nats), &cpu0, &hwm);
+    pid_t pid = ab_natsbench_pid (nats);
+    s_proc_stats (pid, &cpu0, &hwm);
+    ab_hist_t *hist = ab_hist_new ();
     ab_natsbench_counts_t counts;
-    if (ab_natsbench_run (nats, payload, S_PAYLOAD_BYTES, S_WINDOW,
-                          bench->options.credit, bench->options.seconds,
-                          &counts) == 0) {
-        side->messages = counts.consumed;
-        side->errors = counts.errors;
-        if (counts.seconds > 0 && counts.consumed)
-            side->msgs_per_s = (double)counts.consumed / counts.seconds;
-        side->mb_per_s = side->msgs_per_s * S_PAYLOAD_BYTES / 1e6;
-        s_proc_figures (ab_natsbench_pid (nats), cpu0, side);
-    } else
+    if (hist && ab_natsbench_run (nats, payload, S_PAYLOAD_BYTES, S_WINDOW,
+                                  bench->options.credit,
+                                  bench->options.seconds, hist,
+                                  &counts) == 0)
+        s_peer_figures (side, counts.consumed, counts.errors, counts.seconds,
+                        hist, pid, cpu0);
+    else
         snprintf (why, size, "cannot subscribe to the NATS JetStream stream");
+    ab_hist_destroy (&hist);
     ab_natsbench_destroy (&nats);
 }
 
@@ -1423,6 +1530,159 @@ s_scenario_nats (s_bench_t *bench, s_result_t *result)
 }
 #endif
 
+
+/* ---------------------------------------------------------------------
+   The peers: RabbitMQ and Redis Streams */
+
+/* The scenario called `name` (one of the table's). */
+static const s_scenario_t *
+s_scenario_named (const char *name)
+{
+    for (size_t i = 0; i < S_SCENARIOS; i++)
+        if (strcmp (s_scenarios[i].name, name) == 0)
+            return &s_scenarios[i];
+    return NULL;
+}
+
+/* A peer row's agentbusd side: small's (transient) or durable-always's
+   (durable) of this run, or a pass of its own when that one was not
+   chosen, so that both sides have the same publisher count. */
+static void
+s_counterpart (s_bench_t *bench, const s_scenario_t *sc, s_result_t *result)
+{
+    if (sc->durable) {
+        if (isnan (bench->durable.msgs_per_s)) {
+            s_result_t pass;
+            memset (&pass, 0, sizeof pass);
+            pass.scenario = s_scenario_named ("durable-always");
+            s_side_clear (&pass.broker);
+            s_side_clear (&pass.baseline);
+            s_scenario_durable (bench, &pass);
+            bench->durable = pass.broker;
+        }
+        result->broker = bench->durable;
+    } else {
+        if (isnan (bench->small.msgs_per_s)) {
+            char why[256] = "";
+            s_broker_side (bench, S_SMALL, 0, &bench->small, why, sizeof why);
+        }
+        result->broker = bench->small;
+    }
+}
+
+#ifdef HAVE_RABBITMQ
+/* The same workload through RabbitMQ, on the bench's node (started on
+   the first RabbitMQ row, stopped at the end; its peak RSS is reset for
+   each row). */
+static void
+s_rabbit_side (s_bench_t *bench, const s_scenario_t *sc, s_side_t *side,
+               char *why, size_t size)
+{
+    if (!bench->rabbit)
+        bench->rabbit = ab_rabbitbench_new (bench->dir, ab_child_free_port (),
+                                            S_RABBIT_BOOT_S, why, size);
+    if (!bench->rabbit)
+        return;
+    pid_t pid = ab_rabbitbench_pid (bench->rabbit);
+    ab_child_reset_peak (pid);
+    char payload[S_PAYLOAD_BYTES + 1];
+    s_event_payload (payload, S_PAYLOAD_BYTES);
+    ab_hist_t *hist = ab_hist_new ();
+    double cpu0, hwm;
+    s_proc_stats (pid, &cpu0, &hwm);
+    ab_rabbitbench_counts_t counts;
+    if (hist && ab_rabbitbench_run (bench->rabbit, sc->durable, payload,
+                                    S_PAYLOAD_BYTES, sc->producers, S_WINDOW,
+                                    bench->options.credit,
+                                    bench->options.seconds, hist,
+                                    &counts) == 0)
+        s_peer_figures (side, counts.consumed, counts.errors, counts.seconds,
+                        hist, pid, cpu0);
+    else
+        snprintf (why, size, "cannot set up the RabbitMQ queue or connections");
+    ab_hist_destroy (&hist);
+}
+#endif
+
+#ifdef HAVE_HIREDIS
+/* The same workload through Redis Streams on a redis-server of its own. */
+static void
+s_redis_side (s_bench_t *bench, const s_scenario_t *sc, s_side_t *side,
+              char *why, size_t size)
+{
+    ab_redisbench_t *redis = ab_redisbench_new (
+        bench->dir, ab_child_free_port (), sc->durable, why, size);
+    if (!redis)
+        return;
+    pid_t pid = ab_redisbench_pid (redis);
+    char payload[S_PAYLOAD_BYTES + 1];
+    s_event_payload (payload, S_PAYLOAD_BYTES);
+    ab_hist_t *hist = ab_hist_new ();
+    double cpu0, hwm;
+    s_proc_stats (pid, &cpu0, &hwm);
+    ab_redisbench_counts_t counts;
+    if (hist && ab_redisbench_run (redis, payload, S_PAYLOAD_BYTES,
+                                   sc->producers, S_WINDOW,
+                                   bench->options.credit,
+                                   bench->options.seconds, hist, &counts) == 0)
+        s_peer_figures (side, counts.consumed, counts.errors, counts.seconds,
+                        hist, pid, cpu0);
+    else
+        snprintf (why, size, "cannot connect to redis-server");
+    ab_hist_destroy (&hist);
+    ab_redisbench_destroy (&redis);
+}
+#endif
+
+/* rabbitmq, rabbitmq-durable, redis, redis-aof: agentbusd's counterpart
+   beside the peer, or skipped saying which part is missing. */
+static void
+s_scenario_peer (s_bench_t *bench, s_result_t *result)
+{
+    const s_scenario_t *sc = result->scenario;
+    bool rabbit = sc->kind == S_RABBIT;
+    const char *server = rabbit ? "rabbitmq-server" : "redis-server";
+    bool installed =
+        ab_child_in_path (server) ||
+        (rabbit && access ("/usr/lib/rabbitmq/bin/rabbitmq-server", X_OK) == 0);
+    bool client = false;
+#ifdef HAVE_RABBITMQ
+    client |= rabbit;
+#endif
+#ifdef HAVE_HIREDIS
+    client |= !rabbit;
+#endif
+    if (!installed) {
+        snprintf (result->skipped, sizeof result->skipped,
+                  "%s not installed", server);
+        return;
+    }
+    if (!client) {
+        snprintf (result->skipped, sizeof result->skipped,
+                  "agentbus-bench is built without a %s client (%s)",
+                  rabbit ? "RabbitMQ" : "Redis",
+                  rabbit ? "librabbitmq-dev" : "libhiredis-dev");
+        return;
+    }
+    s_counterpart (bench, sc, result);
+    if (isnan (result->broker.msgs_per_s)) {
+        snprintf (result->skipped, sizeof result->skipped,
+                  "agentbusd's %s did not run",
+                  sc->durable ? "durable-always" : "small");
+        return;
+    }
+#ifdef HAVE_RABBITMQ
+    if (rabbit)
+        s_rabbit_side (bench, sc, &result->baseline, result->skipped,
+                       sizeof result->skipped);
+#endif
+#ifdef HAVE_HIREDIS
+    if (!rabbit)
+        s_redis_side (bench, sc, &result->baseline, result->skipped,
+                      sizeof result->skipped);
+#endif
+}
+
 /* ---------------------------------------------------------------------
    Reporting */
 
@@ -1453,8 +1713,9 @@ s_print_header (void)
             "b_cpu/M", "ratio");
 }
 
+/* One row and its notes; `credit` is the consumers' credit of the run. */
 static void
-s_print_result (const s_result_t *result)
+s_print_result (const s_result_t *result, int credit)
 {
     const s_side_t *b = &result->broker, *z = &result->baseline;
     char f[13][32];
@@ -1473,11 +1734,18 @@ s_print_result (const s_result_t *result)
             s_fmt (f[10], 32, "%.0f", z->p99_us),
             s_fmt (f[11], 32, "%.2f", z->cpu_s_per_m),
             s_fmt (f[12], 32, "%.3f", s_ratio (result)));
-    const char *note = s_sides[result->scenario->kind].note;
+    const s_scenario_t *sc = result->scenario;
+    const char *note = s_sides[sc->kind].note;
     if (result->skipped[0])
-        printf ("  %s: skipped: %s\n", result->scenario->name, result->skipped);
+        printf ("  %s: skipped: %s\n", sc->name, result->skipped);
+    else if (sc->peer)
+        printf ("  %s: left: agentbusd's %s of this run; base: %s; both with "
+                "%d publisher%s, window %d, credit/prefetch %d\n",
+                sc->name, sc->durable ? "durable-always" : "small",
+                sc->peer_note, sc->producers, sc->producers > 1 ? "s" : "",
+                S_WINDOW, credit);
     else if (note)
-        printf ("  %s: %s\n", result->scenario->name, note);
+        printf ("  %s: %s\n", sc->name, note);
     if (b->errors || z->errors)
         printf ("  %s: errors: broker %llu, baseline %llu\n",
                 result->scenario->name, (unsigned long long)b->errors,
@@ -1518,13 +1786,20 @@ s_write_json (const s_options_t *options, const s_result_t *results,
     json_t *array = json_array ();
     for (size_t i = 0; i < count; i++) {
         json_t *object = json_object ();
-        s_kind_t kind = results[i].scenario->kind;
-        json_object_set_new (object, "scenario",
-                             json_string (results[i].scenario->name));
-        json_object_set_new (object, "broker",
-                             json_string (s_sides[kind].broker));
-        json_object_set_new (object, "baseline",
-                             json_string (s_sides[kind].baseline));
+        const s_scenario_t *sc = results[i].scenario;
+        s_kind_t kind = sc->kind;
+        const char *broker = s_sides[kind].broker,
+                   *baseline = s_sides[kind].baseline;
+        if (sc->peer) {
+            broker = sc->durable ? "agentbusd-durable-always"
+                                 : "agentbusd-small";
+            baseline = sc->peer;
+        }
+        json_object_set_new (object, "scenario", json_string (sc->name));
+        json_object_set_new (object, "broker", json_string (broker));
+        json_object_set_new (object, "baseline", json_string (baseline));
+        json_object_set_new (object, "publishers",
+                             json_integer (sc->producers));
         s_side_json (object, "", &results[i].broker);
         s_side_json (object, "baseline_", &results[i].baseline);
         json_object_set_new (object, "ratio", s_num (s_ratio (&results[i])));
@@ -1579,7 +1854,9 @@ s_usage (FILE *stream)
              "(tensor-1m tensor-16m\n"
              "  tensor-64m) latency (latency-10 latency-25) durable "
              "(durable-always\n"
-             "  durable-batch) nats, or all (default; --smoke: small,route)\n");
+             "  durable-batch) peers (nats rabbitmq rabbitmq-durable redis "
+             "redis-aof),\n"
+             "  or all (default; --smoke: small,route)\n");
 }
 
 /* A number option within [min, max]; returns 0 or -1. */
@@ -1699,7 +1976,9 @@ s_remove_entry (const char *path, const struct stat *st, int flag,
 static bool
 s_failed (const s_result_t *result)
 {
-    if (result->scenario->kind == S_NATS && result->skipped[0])
+    s_kind_t kind = result->scenario->kind;
+    if ((kind == S_NATS || kind == S_RABBIT || kind == S_REDIS) &&
+        result->skipped[0])
         return false;
     if (result->broker.errors || result->baseline.errors ||
         isnan (result->baseline.msgs_per_s))
@@ -1722,6 +2001,10 @@ s_run_one (s_bench_t *bench, s_result_t *result)
     case S_NATS:
         s_scenario_nats (bench, result);
         break;
+    case S_RABBIT:
+    case S_REDIS:
+        s_scenario_peer (bench, result);
+        break;
     }
 }
 
@@ -1742,9 +2025,12 @@ s_run_all (s_bench_t *bench, const bool *chosen)
         s_side_clear (&result->broker);
         s_side_clear (&result->baseline);
         s_run_one (bench, result);
-        s_print_result (result);
+        s_print_result (result, bench->options.credit);
         failed += s_failed (result);
     }
+#ifdef HAVE_RABBITMQ
+    ab_rabbitbench_destroy (&bench->rabbit);
+#endif
     if (bench->options.json && s_write_json (&bench->options, results, count)) {
         fprintf (stderr, "agentbus-bench: cannot write %s\n",
                  bench->options.json);
@@ -1762,6 +2048,7 @@ main (int argc, char *argv[])
         .options = {.agentbusd = AB_BENCH_AGENTBUSD, .mode = "full"},
         .fsync_per_s = NAN};
     s_side_clear (&bench.small);
+    s_side_clear (&bench.durable);
     bool chosen[S_SCENARIOS] = {false};
     if (s_parse (argc, argv, &bench.options) ||
         s_select (bench.options.select, chosen))

@@ -7,7 +7,13 @@ packages="build-essential autoconf automake libtool pkg-config
   check python3 python3-zmq python3-yaml python3-numpy
   json-schema-test-suite libvalijson-dev libgoogle-perftools-dev libnats-dev
   clang libclang-rt-14-dev graphviz git
-  groff-base man-db systemd libsystemd-dev strace debhelper lintian"
+  groff-base man-db systemd libsystemd-dev strace debhelper lintian
+  librabbitmq-dev libhiredis-dev rabbitmq-server redis-server nats-server"
+# rabbitmq-server, redis-server and nats-server are for agentbus-bench's
+# peer scenarios: the bench starts its own servers on free ports with
+# their own dirs (and RabbitMQ's own epmd port), so the system services
+# Debian's postinst may start (ports 5672, 4369, 6379) neither serve nor
+# disturb the tests.
 # the Python client's offline venv install and its type check (tests/clients)
 packages="$packages python3-venv python3-pip python3-setuptools mypy"
 # Node.js for the JavaScript client, from Debian when the machine has none

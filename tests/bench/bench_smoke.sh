@@ -9,14 +9,15 @@ if [ ! -x "$build/agentbusd" ] || [ ! -x "$build/bench/agentbus-bench" ]; then
 fi
 out=$(mktemp -d "${TMPDIR:-/tmp}/bench-smoke-XXXXXX")
 trap 'rm -rf "$out"' EXIT
-"$build/bench/agentbus-bench" --smoke --scenarios small,route,durable,nats \
+"$build/bench/agentbus-bench" --smoke --scenarios small,route,durable,peers \
     --agentbusd "$build/agentbusd" --json "$out/bench.json" || exit 1
 python3 - "$out/bench.json" <<'PY' || exit 1
 import json, math, sys
 rows = json.load(open(sys.argv[1]))
 names = [r["scenario"] for r in rows]
 assert names == ["small", "route", "durable-always", "durable-batch",
-                 "nats"], names
+                 "nats", "rabbitmq", "rabbitmq-durable", "redis",
+                 "redis-aof"], names
 keys = ["scenario", "msgs_per_s", "mb_per_s", "p50_us", "p99_us", "p999_us",
         "baseline_msgs_per_s", "baseline_mb_per_s", "ratio"]
 for r in rows:
@@ -44,8 +45,55 @@ else:
     assert nats["baseline_msgs_per_s"] > 0 and nats["ratio"] > 0, nats
     assert nats["baseline_errors"] == 0, nats
     open(sys.argv[1] + ".nats", "w").close()
+# the peers: measured against small's or durable-always's broker side of
+# this run, with the same publisher count, or skipped with a reason
+counterpart = {"rabbitmq": (rows[0], "agentbusd-small", "rabbitmq-classic", 1),
+               "rabbitmq-durable": (rows[2], "agentbusd-durable-always",
+                                    "rabbitmq-classic-durable", 16),
+               "redis": (rows[0], "agentbusd-small", "redis-streams", 1),
+               "redis-aof": (rows[2], "agentbusd-durable-always",
+                             "redis-streams-aof", 16)}
+skipped = []
+for r in rows[5:]:
+    left, broker, baseline, publishers = counterpart[r["scenario"]]
+    assert r["broker"] == broker and r["baseline"] == baseline, r
+    assert r["publishers"] == publishers == left["publishers"], r
+    if r["skipped"]:
+        assert isinstance(r["skipped"], str) and r["skipped"], r
+        assert r["ratio"] is None, r
+        skipped.append("%s: %s" % (r["scenario"], r["skipped"]))
+        continue
+    assert r["msgs_per_s"] == left["msgs_per_s"], r
+    assert r["baseline_msgs_per_s"] > 0 and r["ratio"] > 0, r
+    assert abs(r["ratio"] - r["msgs_per_s"] / r["baseline_msgs_per_s"]) < 1e-6, r
+    assert r["baseline_errors"] == 0, r
+    assert r["baseline_p50_us"] > 0 and r["baseline_p99_us"] >= r["baseline_p50_us"], r
+    assert r["baseline_peak_rss_kb"] > 0 and r["baseline_cpu_s_per_m"] >= 0, r
 print("bench JSON ok:", ", ".join(names),
       "(nats skipped: %s)" % nats["skipped"] if nats["skipped"] else "")
+for line in skipped:
+    print("skipped:", line)
+PY
+# bench/memory.py end to end on a few thousand messages (the bytes per
+# message of so few say little, and are not checked)
+src=${AB_SRCDIR:-.}
+/usr/bin/python3 "$src/bench/memory.py" --count 3000 --agentbusd \
+    "$build/agentbusd" --json "$out/memory.json" >"$out/memory.out" 2>&1 || {
+    cat "$out/memory.out"
+    exit 1
+}
+python3 - "$out/memory.json" <<'PY' || exit 1
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert [r["mode"] for r in rows] == ["memory", "durable"], rows
+for r in rows:
+    assert r["queued"] == 3000 and r["refused"] == 0 and r["alive"], r
+    assert r["rss_after"] > 0 and r["anon_after"] > 0, r
+    for k in ["rss_per_msg", "anon_per_msg"]:
+        assert isinstance(r[k], float), (k, r)
+# the durable broker maps data.mdb; the other has none
+assert rows[1]["mdb_after"] > 0 and rows[0]["mdb_after"] == 0, rows
+print("memory.py ok")
 PY
 # where NATS ran: `--scenarios nats` alone runs small's broker side itself
 [ -e "$out/bench.json.nats" ] || exit 0

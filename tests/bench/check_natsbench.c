@@ -1,7 +1,7 @@
 /*  check_natsbench - the bench's NATS JetStream side: its failures name
     their cause and leave nothing behind; where nats-server is installed,
-    a short run consumes everything it published and the server is reaped
-    with its store */
+    a short run consumes everything it published, times every message,
+    and the server is reaped with its store */
 
 #include <check.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ab_child.h"
+#include "ab_hist.h"
 #include "ab_natsbench.h"
 #include "ab_check.h"
 
@@ -91,14 +92,21 @@ START_TEST (test_run)
     pid_t pid = ab_natsbench_pid (nats);
     ck_assert_int_gt (pid, 0);
     ck_assert (s_exists (dir, "nats-store"));
+    /* a payload with a stamp's place, like the bench's */
+    memcpy (payload, "{\"text\":\"", 9);
+    memcpy (payload + sizeof payload - 2, "\"}", 2);
+    ab_hist_t *latency = ab_hist_new ();
     ab_natsbench_counts_t counts;
-    ck_assert_int_eq (
-        ab_natsbench_run (nats, payload, sizeof payload, 64, 16, 0.3, &counts),
-        0);
+    ck_assert_int_eq (ab_natsbench_run (nats, payload, sizeof payload, 64, 16,
+                                        0.3, latency, &counts),
+                      0);
     ck_assert_uint_gt (counts.published, 0);
     ck_assert_uint_eq (counts.consumed, counts.published);
     ck_assert_uint_eq (counts.errors, 0);
     ck_assert (counts.seconds > 0 && counts.seconds < 30);
+    /* every message was timed */
+    ck_assert_uint_eq (ab_hist_count (latency), counts.consumed);
+    ab_hist_destroy (&latency);
     ab_natsbench_destroy (&nats);
     ck_assert_ptr_null (nats);
     /* reaped, not a zombie: the pid is gone */
