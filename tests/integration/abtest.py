@@ -43,7 +43,19 @@ FIXTURES = os.path.join(SRCDIR, "tests", "fixtures", "pybroker")
 TOPOLOGY = os.path.join(FIXTURES, "topology.yaml")
 
 #: How long a broker may take to start answering, in seconds.
-START_TIMEOUT = 10.0
+START_TIMEOUT = 30.0
+
+#: How long a test waits for something that must happen, in ms.  Waiting
+#: costs nothing when it comes, so this is generous: a loaded CI machine
+#: may take seconds to answer what an idle one answers in a millisecond.
+#: A test that measures a time measures it with a lower bound ("not
+#: before the ack timeout"), never with this.
+WAIT_MS = 20000
+
+#: How long ``assertNoDelivery`` watches by default, in ms.  Where a test
+#: can, it proves "nothing more" with a marker sent after (``assertNext``)
+#: instead: that answer does not depend on how fast the machine is.
+QUIET_MS = 300
 
 
 def free_port():
@@ -57,6 +69,26 @@ def write_config(path, config):
     """Writes a broker configuration (a dict of top-level keys) as YAML."""
     with open(path, "w") as f:
         yaml.safe_dump(config, f, default_flow_style=False)
+
+
+def derived_topology(path, edges, base=TOPOLOGY):
+    """Writes to ``path`` a copy of the topology ``base`` with some edges
+    changed: ``edges`` maps (to, type) to the settings to set on every
+    edge to agent ``to`` for ``type`` (whoever its producer).  Returns
+    ``path``."""
+    with open(base) as f:
+        doc = yaml.safe_load(f)
+    doc["schemas"] = os.path.join(os.path.dirname(base), doc["schemas"])
+    unused = set(edges)
+    for edge in doc["edges"]:
+        key = (edge["to"], edge["type"])
+        if key in edges:
+            edge.update(edges[key])
+            unused.discard(key)
+    if unused:
+        raise KeyError("no such edge in %s: %r" % (base, sorted(unused)))
+    write_config(path, doc)
+    return path
 
 
 class Broker:
@@ -138,6 +170,7 @@ class Broker:
     def agent(self, name, **kwargs):
         """An ``agentbus.Agent`` on this broker (closed by ``stop``)."""
         kwargs.setdefault("context", self.context)
+        kwargs.setdefault("timeout_ms", WAIT_MS)  # PUB, HELLO, PING answers
         a = agentbus.Agent(self.endpoint, name, **kwargs)
         self.agents.append(a)
         return a
@@ -206,9 +239,17 @@ class BrokerTestCase(unittest.TestCase):
 
     config = None
     topology = TOPOLOGY
+    #: edges of ``topology`` to change for this class: (to, type) ->
+    #: settings (see ``derived_topology``); e.g. a short ack timeout on
+    #: the one edge whose retries a class measures.
+    edges = None
 
     def setUp(self):
         self.broker = Broker(self.topology, self.config)
+        if self.edges:
+            self.broker.topology = derived_topology(
+                os.path.join(self.broker.tmpdir, "topology.yaml"),
+                self.edges, self.topology)
         self.addCleanup(self.broker.cleanup)
         self.addCleanup(self.check_sanitizers)
         self.addCleanup(self.broker.close)
@@ -243,14 +284,29 @@ class BrokerTestCase(unittest.TestCase):
 
     # -- assertions ---------------------------------------------------------
 
-    def expect(self, agent, timeout_ms=3000):
+    def expect(self, agent, timeout_ms=WAIT_MS):
         """The next delivery of ``agent``; fails if none comes in time."""
         d = agent.receive(timeout_ms)
         self.assertIsNotNone(d, "%s: no delivery within %d ms"
                              % (agent.agent, timeout_ms))
         return d
 
-    def assertNoDelivery(self, agent, timeout_ms=300, retries_of=()):
+    def assertNext(self, agent, marker_id, retries_of=()):
+        """Everything ``agent`` receives up to the delivery whose id is
+        ``marker_id`` (a message published after the ones that must not
+        arrive, on the same edge so it comes after them) is a
+        redelivery of ``retries_of``; returns the marker's Delivery.
+        Unlike ``assertNoDelivery`` this does not depend on how long the
+        broker takes."""
+        allowed = {d.msg for d in retries_of}
+        while True:
+            d = self.expect(agent)
+            if d.id == marker_id:
+                return d
+            self.assertIn(d.msg, allowed, "%s: unexpected delivery %r %r"
+                          % (agent.agent, d, d.payload))
+
+    def assertNoDelivery(self, agent, timeout_ms=QUIET_MS, retries_of=()):
         """Nothing arrives for ``agent`` within ``timeout_ms``, except
         redeliveries of the copies in ``retries_of`` (Deliveries whose
         ack timeout may run out while the test holds them)."""
@@ -264,17 +320,29 @@ class BrokerTestCase(unittest.TestCase):
             self.assertIn(d.msg, allowed, "%s: unexpected delivery %r %r"
                           % (agent.agent, d, d.payload))
 
-    def expect_message(self, raw, timeout_ms=3000):
+    def expect_message(self, raw, timeout_ms=WAIT_MS):
         """The next parsed message on a raw agent."""
         m = raw.recv_message(timeout_ms)
         self.assertIsNotNone(m, "no answer within %d ms" % timeout_ms)
         return m
 
-    def assertError(self, raw, code, timeout_ms=3000):
+    def assertError(self, raw, code, timeout_ms=WAIT_MS):
         m = self.expect_message(raw, timeout_ms)
         self.assertEqual(m.command, "ERROR", m.header)
         self.assertEqual(m.header.get("code"), code, m.header)
         return m
+
+    def wait_until(self, predicate, what, timeout_ms=WAIT_MS, step=0.01):
+        """Polls ``predicate()`` until it is true; fails naming ``what``
+        if it is not within ``timeout_ms``.  Returns its last value."""
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                self.fail("%s: not within %d ms" % (what, timeout_ms))
+            time.sleep(step)
 
     def assertRejected(self, code, fn, *args, **kwargs):
         with self.assertRaises(agentbus.Rejected) as cm:
