@@ -180,6 +180,21 @@ class Broker:
         kwargs["hello"] = False
         return self.agent("-", **kwargs)
 
+    def connections(self):
+        """How many TCP connections the broker holds open on its
+        endpoint (its own ends, established or closed by the peer but not
+        yet by the broker), read from /proc/net/tcp."""
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        count = 0
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, state = fields[1], fields[3]
+                if int(local.split(":")[1], 16) == port and \
+                        state in ("01", "08"):  # ESTABLISHED, CLOSE_WAIT
+                    count += 1
+        return count
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
