@@ -180,6 +180,19 @@ class Broker:
         kwargs["hello"] = False
         return self.agent("-", **kwargs)
 
+    def counters(self):
+        """The broker's counters, from its admin socket (the config must
+        name an ``admin_endpoint``)."""
+        req = self.context.socket(zmq.REQ)
+        req.setsockopt(zmq.LINGER, 0)
+        req.setsockopt(zmq.RCVTIMEO, WAIT_MS)
+        req.connect(self.config["admin_endpoint"])
+        try:
+            req.send_string('{"cmd": "counters"}')
+            return yaml.safe_load(req.recv_string())["counters"]
+        finally:
+            req.close()
+
     def connections(self):
         """How many TCP connections the broker holds open on its
         endpoint (its own ends, established or closed by the peer but not
@@ -258,9 +271,15 @@ class BrokerTestCase(unittest.TestCase):
     #: settings (see ``derived_topology``); e.g. a short ack timeout on
     #: the one edge whose retries a class measures.
     edges = None
+    #: True: the broker gets an admin socket (``self.broker.counters()``)
+    admin_socket = False
 
     def setUp(self):
-        self.broker = Broker(self.topology, self.config)
+        config = self.config
+        if self.admin_socket:
+            config = dict(config or {}, admin_endpoint="tcp://127.0.0.1:%d"
+                          % free_port())
+        self.broker = Broker(self.topology, config)
         if self.edges:
             self.broker.topology = derived_topology(
                 os.path.join(self.broker.tmpdir, "topology.yaml"),
