@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "agentbus.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "agentbus.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 #include "common/ab_yaml.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

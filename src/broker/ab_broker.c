@@ -77,6 +77,7 @@
 #include "wire/ab_jsonscan.h"
 #include "common/ab_pool.h"
 #include "schema/ab_schema.h"
+#include "schema/ab_tensor.h"
 #include "store/ab_store.h"
 #include "store/ab_store_lmdb.h"
 #include "common/ab_timer.h"

@@ -23,7 +23,7 @@
 
 #include "agentbus.h"
 #include "cli/ab_cli.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 
 #define S_MAX_FILES 4096 /* schema files read from one --registry DIR */
 

@@ -7,7 +7,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 
-    The registry half of ab_schema.h (the design note is at the top of
+    The registry (ab_registry.h; the design note is at the top of
     ab_schema.c). Adding a document indexes it: every schema object
     reached through a subschema keyword is mapped to its resource (the
     nearest `$id`, the base for `$ref`s inside), and every `$id`,
@@ -30,7 +30,7 @@
 
 #include "agentbus.h"
 #include "common/ab_decimal.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 #include "schema/ab_schema_int.h"
 #include "schema/ab_uri.h"
 #include "common/ab_yaml.h"

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "common/ab_diag.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 
 typedef enum {
     AB_ORDERING_NONE = 0,
