@@ -19,6 +19,7 @@
 #include "agentbus.h"
 #include "cli/ab_cli.h"
 #include "topology/ab_topology.h"
+#include "topology/ab_topology_dot.h"
 
 /* Loads a topology, printing every problem to stderr. */
 static ab_topology_t *

@@ -1454,82 +1454,16 @@ ab_edge_accepts_version (const ab_edge_t *edge, int version)
     return false;
 }
 
-/* --- Output ------------------------------------------------------------- */
-
-/* "TYPE@all" or "TYPE@1,2" (names need no DOT escaping: the name rule
-   allows only [a-z0-9._-]). */
-static void
-s_dot_label (FILE *out, const ab_edge_t *edge)
-{
-    fprintf (out, "%s@", edge->type);
-    if (!edge->versions)
-        fputs ("all", out);
-    for (size_t i = 0; i < edge->version_count; i++)
-        fprintf (out, "%s%d", i ? "," : "", edge->versions[i]);
-}
-
-static void
-s_dot_edge (FILE *out, const ab_edge_t *edge)
-{
-    fprintf (out, "  \"%s\" -> \"%s\" [label=\"", edge->from, edge->to);
-    s_dot_label (out, edge);
-    if (edge->reply)
-        fprintf (out, "\\n→ %s", edge->reply);
-    if (edge->ordering == AB_ORDERING_STRICT)
-        fputs ("\\nordering: strict", out);
-    fputc ('"', out);
-    if (edge->reply)
-        fputs (", style=bold", out);
-    if (edge->ordering == AB_ORDERING_STRICT)
-        fputs (", color=blue", out);
-    fputs ("];\n", out);
-    if (edge->dead_letter)
-        fprintf (
-            out,
-            "  \"%s\" -> \"%s\" [label=\"dead letters (%s)\", style=dotted, "
-            "arrowhead=empty];\n",
-            edge->to, edge->dead_letter, edge->type);
-}
-
-char *
-ab_topology_dot (const ab_topology_t *self)
+size_t
+ab_topology_type_count (const ab_topology_t *self)
 {
     assert (self);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream (&text, &size);
-    if (!out)
-        return NULL;
-    fprintf (out, "digraph \"%s\" {\n  rankdir=LR;\n", self->name);
-    fputs ("  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n"
-           "  edge [fontname=\"Helvetica\", fontsize=10];\n",
-           out);
-    for (size_t i = 0; i < self->agent_count; i++)
-        fprintf (out, "  \"%s\";\n", self->agents[i]);
-    for (size_t i = 0; i < self->edge_count; i++)
-        s_dot_edge (out, &self->edges[i]);
-    fputs ("}\n", out);
-    if (fclose (out) != 0) {
-        free (text);
-        return NULL;
-    }
-    return text;
+    return zhashx_size (self->types);
 }
 
-static const char *
-s_plural (size_t count)
-{
-    return count == 1 ? "" : "s";
-}
-
-char *
-ab_topology_summary (const ab_topology_t *self)
+size_t
+ab_topology_version_count (const ab_topology_t *self)
 {
     assert (self);
-    size_t types = zhashx_size (self->types);
-    return zsys_sprintf (
-        "%s: %zu agent%s, %zu edge%s, %zu type%s, %zu schema version%s",
-        self->id, self->agent_count, s_plural (self->agent_count),
-        self->edge_count, s_plural (self->edge_count), types, s_plural (types),
-        self->version_count, s_plural (self->version_count));
+    return self->version_count;
 }
