@@ -233,10 +233,10 @@ s_check_dynamic_ref (ab_kw_ctx_t *ctx, const ab_kw_t *kw, const json_t *inst,
 /* A list of subschemas: allOf, anyOf, oneOf, prefixItems, draft-07 items. */
 int
 ab_kw_compile_list (ab_cc_t *cc, const json_t *value, ab_kw_t *kw,
-                    bool may_be_empty)
+                    ab_kw_list_t list)
 {
     size_t n = json_array_size (value);
-    if (!json_is_array (value) || (n == 0 && !may_be_empty)) {
+    if (!json_is_array (value) || (n == 0 && list == AB_KW_NON_EMPTY)) {
         ab_cc_error (cc, "%s must be a non-empty array of schemas",
                      kw->def->name);
         return -1;
@@ -258,7 +258,7 @@ ab_kw_compile_all_of (ab_cc_t *cc, const json_t *schema, const json_t *value,
                       ab_kw_t *kw)
 {
     kw->check = ab_kw_check_all_of;
-    return ab_kw_compile_list (cc, value, kw, false);
+    return ab_kw_compile_list (cc, value, kw, AB_KW_NON_EMPTY);
 }
 
 int
@@ -266,7 +266,7 @@ ab_kw_compile_any_of (ab_cc_t *cc, const json_t *schema, const json_t *value,
                       ab_kw_t *kw)
 {
     kw->check = ab_kw_check_any_of;
-    return ab_kw_compile_list (cc, value, kw, false);
+    return ab_kw_compile_list (cc, value, kw, AB_KW_NON_EMPTY);
 }
 
 int
@@ -274,7 +274,7 @@ ab_kw_compile_one_of (ab_cc_t *cc, const json_t *schema, const json_t *value,
                       ab_kw_t *kw)
 {
     kw->check = ab_kw_check_one_of;
-    return ab_kw_compile_list (cc, value, kw, false);
+    return ab_kw_compile_list (cc, value, kw, AB_KW_NON_EMPTY);
 }
 
 /* One subschema: not, propertyNames, unevaluated*. */

@@ -157,7 +157,7 @@ ab_kw_compile_prefix_items (ab_cc_t *cc, const json_t *schema,
                             const json_t *value, ab_kw_t *kw)
 {
     kw->check = ab_kw_check_prefix_items;
-    return ab_kw_compile_list (cc, value, kw, true);
+    return ab_kw_compile_list (cc, value, kw, AB_KW_MAY_BE_EMPTY);
 }
 
 /* items: 2020-12 a schema after prefixItems; draft-07 a schema or a list
@@ -168,7 +168,7 @@ ab_kw_compile_items (ab_cc_t *cc, const json_t *schema, const json_t *value,
 {
     if (json_is_array (value) && cc->resource->dialect == D_7) {
         kw->check = ab_kw_check_prefix_items;
-        return ab_kw_compile_list (cc, value, kw, true);
+        return ab_kw_compile_list (cc, value, kw, AB_KW_MAY_BE_EMPTY);
     }
     kw->check = s_check_items;
     kw->u.items.from =

@@ -170,6 +170,12 @@ struct _ab_kw_ctx_t {
     const ab_resource_t *scope[AB_KW_MAX_DEPTH + 1]; /* dynamic scope */
 };
 
+/* Whether ab_kw_compile_list accepts an empty array. */
+typedef enum {
+    AB_KW_NON_EMPTY,   /* allOf, anyOf, oneOf */
+    AB_KW_MAY_BE_EMPTY /* prefixItems, draft-07 items */
+} ab_kw_list_t;
+
 #define D_ALL (D_2020 | D_7)
 #define T_NUM (T_NUMBER | T_INTEGER)
 
@@ -366,7 +372,7 @@ int ab_kw_compile_required (ab_cc_t *cc, const json_t *schema,
 
 /* A list of subschemas: allOf, anyOf, oneOf, prefixItems, draft-07 items. */
 int ab_kw_compile_list (ab_cc_t *cc, const json_t *value, ab_kw_t *kw,
-                        bool may_be_empty);
+                        ab_kw_list_t list);
 
 /* One subschema: not, propertyNames, unevaluated*. */
 int ab_kw_compile_node (ab_cc_t *cc, const json_t *value, ab_kw_t *kw);

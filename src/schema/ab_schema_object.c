@@ -343,13 +343,20 @@ ab_kw_compile_dependencies (ab_cc_t *cc, const json_t *schema,
     return s_compile_map (cc, value, kw, 'e');
 }
 
+/* What s_compile_patterns compiles of each pattern. */
+typedef enum {
+    S_PATTERNS_ONLY,  /* the regex: additionalProperties skips matches */
+    S_WITH_SUBSCHEMA, /* and its subschema: patternProperties */
+} s_patterns_t;
+
 /* patternProperties, or the patterns additionalProperties must skip
    (compiled again there, so each keyword owns what it frees). */
 static int
 s_compile_patterns (ab_cc_t *cc, const json_t *value,
                     ab_kw_pattern_t **patterns_p, size_t *count_p,
-                    bool with_nodes)
+                    s_patterns_t what)
 {
+    bool with_nodes = what == S_WITH_SUBSCHEMA;
     if (!json_is_object (value)) {
         ab_cc_error (cc, "patternProperties must be an object");
         return -1;
@@ -383,7 +390,7 @@ ab_kw_compile_pattern_properties (ab_cc_t *cc, const json_t *schema,
 {
     kw->check = ab_kw_check_pattern_properties;
     return s_compile_patterns (cc, value, &kw->u.patterns.patterns,
-                               &kw->u.patterns.count, true);
+                               &kw->u.patterns.count, S_WITH_SUBSCHEMA);
 }
 
 int
@@ -410,7 +417,7 @@ ab_kw_compile_additional_properties (ab_cc_t *cc, const json_t *schema,
         int errors = cc->errors;
         cc->diag = NULL;
         int rc = s_compile_patterns (cc, patterns, &kw->u.map.patterns,
-                                     &kw->u.map.pattern_count, false);
+                                     &kw->u.map.pattern_count, S_PATTERNS_ONLY);
         cc->diag = diag;
         if (rc < 0)
             return -1;

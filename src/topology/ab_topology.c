@@ -501,12 +501,18 @@ s_schema_folder (s_loader_t *self, const char *folder, ab_pos_t pos,
     zlistx_set_destructor (names, (zlistx_destructor_fn *)zstr_free);
     struct dirent *entry;
     while ((entry = readdir (dir)))
-        if (entry->d_name[0] != '.' && s_schema_extension (entry->d_name))
-            zlistx_add_end (names,
-                            zsys_sprintf ("%s/%s", folder, entry->d_name));
+        if (entry->d_name[0] != '.' && s_schema_extension (entry->d_name)) {
+            char *path = zsys_sprintf ("%s/%s", folder, entry->d_name);
+            if (path)
+                zlistx_add_end (names, path);
+            else
+                S_ERR (self, pos, "out of memory");
+        }
     closedir (dir);
     size_t count = zlistx_size (names);
     char **sorted = calloc (count ? count : 1, sizeof (char *));
+    if (!sorted)
+        S_ERR (self, pos, "out of memory");
     size_t used = 0;
     for (char *name = zlistx_first (names); sorted && name;
          name = zlistx_next (names))
@@ -864,12 +870,19 @@ s_bad_value (s_loader_t *self, int option, ab_pos_t pos)
     }
 }
 
-/* Reads every option of one mapping (an edge, or `defaults:` when
-   `in_defaults`) over the values already in `edge`. */
+/* Which mapping s_read_options reads. */
+typedef enum {
+    S_AN_EDGE,     /* an entry of `edges:` */
+    S_THE_DEFAULTS /* `defaults:`, where from/to/type may not appear */
+} s_block_t;
+
+/* Reads every option of one mapping (an edge, or `defaults:`) over the
+   values already in `edge`. */
 static void
 s_read_options (s_loader_t *self, json_t *map, ab_edge_t *edge,
-                s_where_t *where, bool in_defaults)
+                s_where_t *where, s_block_t block)
 {
+    bool in_defaults = block == S_THE_DEFAULTS;
     const char *key;
     json_t *value;
     json_object_foreach (map, key, value)
@@ -1041,7 +1054,8 @@ s_edges (s_loader_t *self, json_t *root)
     s_where_t defaults_where = {0};
     json_t *defaults = json_object_get (root, "defaults");
     if (json_is_object (defaults))
-        s_read_options (self, defaults, &self->defaults, &defaults_where, true);
+        s_read_options (self, defaults, &self->defaults, &defaults_where,
+                        S_THE_DEFAULTS);
     else if (defaults)
         S_ERR (self, ab_yaml_value_pos (self->doc, root, "defaults"),
                "defaults must be a mapping of edge options");
@@ -1075,7 +1089,7 @@ s_edges (s_loader_t *self, json_t *root)
         edge->line = pos.line;
         edge->column = pos.column;
         s_where_t where = defaults_where;
-        s_read_options (self, item, edge, &where, false);
+        s_read_options (self, item, edge, &where, S_AN_EDGE);
         routable[topo->edge_count] = s_check_edge (self, edge, &where, pos);
         if (routable[topo->edge_count] && edge->type)
             s_route_add (self, edge);
@@ -1224,8 +1238,8 @@ s_check_top (s_loader_t *self, json_t *root)
                "topology name must match [a-z0-9][a-z0-9._-]* (at most %d "
                "bytes)",
                S_NAME_MAX);
-    else
-        self->topo->name = strdup (json_string_value (name));
+    else if (!(self->topo->name = strdup (json_string_value (name))))
+        S_ERR (self, S_NOWHERE, "out of memory");
     if (!json_object_get (root, "agents"))
         S_ERR (self, ab_yaml_root_pos (self->doc), "missing 'agents'");
     return true;

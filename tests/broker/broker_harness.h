@@ -89,7 +89,7 @@ h_start_filtered (const char *topology, int64_t heartbeat_ms, size_t max_bytes,
     }
     /* AB_TEST_LOG=1 shows the broker's debug log on stderr */
     if (getenv ("AB_TEST_LOG"))
-        self.log = ab_log_new (stderr, AB_LOG_DEBUG, true);
+        self.log = ab_log_new (stderr, AB_LOG_DEBUG, AB_LOG_STAMPED);
     ab_broker_config_t config = {.endpoint = "tcp://127.0.0.1:*",
                                  .topology = path,
                                  .heartbeat_ms = heartbeat_ms,
