@@ -17,6 +17,7 @@ Paths come from the environment ``make check`` exports (``AB_SRCDIR``,
 a script also runs by hand.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -189,7 +190,7 @@ class Broker:
         req.connect(self.config["admin_endpoint"])
         try:
             req.send_string('{"cmd": "counters"}')
-            return yaml.safe_load(req.recv_string())["counters"]
+            return json.loads(req.recv_string())["counters"]
         finally:
             req.close()
 
