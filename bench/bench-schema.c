@@ -23,7 +23,7 @@
 
 #include "agentbus.h"
 #include "wire/ab_jsonscan.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 
 #ifdef HAVE_VALIJSON_VALIDATOR_HPP
 double bench_valijson (const char *schema_text, const char *instance_text,

@@ -28,7 +28,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
     bool nul = memchr (text, 0, size) != NULL;
-    json_t *theirs = nul ? NULL : json_loadb (text, size, JSON_DECODE_ANY, NULL);
+    json_t *theirs =
+        nul ? NULL : json_loadb (text, size, JSON_DECODE_ANY, NULL);
     bool checked = ab_jsonscan_check (text, size, NULL) == 0;
     json_t *ours = ab_jsonscan_load (text, size, NULL);
     if (checked != (theirs != NULL) || (ours != NULL) != (theirs != NULL))

@@ -16,16 +16,16 @@
 #include <string.h>
 
 #include "agentbus.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    const char *text = (const char *) data;
+    const char *text = (const char *)data;
     const char *nul = memchr (text, '\0', size);
-    size_t schema_size = nul ? (size_t) (nul - text) : size;
+    size_t schema_size = nul ? (size_t)(nul - text) : size;
     json_t *schema = json_loadb (text, schema_size, JSON_DECODE_ANY, NULL);
     if (!schema)
         return 0;
@@ -35,10 +35,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     ab_registry_options_t options = {size % 2 == 0, 4};
     ab_registry_t *registry = ab_registry_new (&options);
     ab_diag_t *diag = ab_diag_new ();
-    if (ab_registry_add (registry, schema, "fuzz.case", 1, "fuzz", diag) == 0
-        && ab_registry_compile (registry, diag) == 0 && instance) {
-        const ab_schema_t *compiled
-            = ab_registry_lookup (registry, "fuzz.case", 1);
+    if (ab_registry_add (registry, schema, "fuzz.case", 1, "fuzz", diag) == 0 &&
+        ab_registry_compile (registry, diag) == 0 && instance) {
+        const ab_schema_t *compiled =
+            ab_registry_lookup (registry, "fuzz.case", 1);
         json_t *errors = NULL;
         ab_schema_validate (compiled, instance, &errors);
         json_decref (errors);

@@ -32,21 +32,21 @@ extern "C" {
 
 typedef enum {
     AB_OK = 0,
-    AB_ENOMEM = -1,      /* out of memory */
-    AB_EINVAL = -2,      /* invalid argument or value */
-    AB_EIO = -3,         /* I/O error (file, socket, store) */
-    AB_ESYNTAX = -4,     /* a file or document could not be parsed */
-    AB_ENOENT = -5,      /* no such file, type, agent or message */
-    AB_EEXIST = -6,      /* already exists (duplicate) */
-    AB_EPROTO = -7,      /* peer broke the protocol */
-    AB_ETIMEDOUT = -8,   /* a deadline passed */
-    AB_EFULL = -9,       /* a queue, window or store is full */
-    AB_ETOOBIG = -10,    /* larger than a configured limit */
-    AB_EREJECTED = -11,  /* refused by a check (schema, filter, broker) */
-    AB_ELIMIT = -12,     /* a safety bound was reached (depth, expansion) */
-    AB_EVERSION = -13,   /* incompatible version (plugin ABI, schema) */
-    AB_ESTATE = -14,     /* not valid in the current state */
-    AB_ERR_COUNT_ = 15   /* number of codes, for tables; not an error */
+    AB_ENOMEM = -1,     /* out of memory */
+    AB_EINVAL = -2,     /* invalid argument or value */
+    AB_EIO = -3,        /* I/O error (file, socket, store) */
+    AB_ESYNTAX = -4,    /* a file or document could not be parsed */
+    AB_ENOENT = -5,     /* no such file, type, agent or message */
+    AB_EEXIST = -6,     /* already exists (duplicate) */
+    AB_EPROTO = -7,     /* peer broke the protocol */
+    AB_ETIMEDOUT = -8,  /* a deadline passed */
+    AB_EFULL = -9,      /* a queue, window or store is full */
+    AB_ETOOBIG = -10,   /* larger than a configured limit */
+    AB_EREJECTED = -11, /* refused by a check (schema, filter, broker) */
+    AB_ELIMIT = -12,    /* a safety bound was reached (depth, expansion) */
+    AB_EVERSION = -13,  /* incompatible version (plugin ABI, schema) */
+    AB_ESTATE = -14,    /* not valid in the current state */
+    AB_ERR_COUNT_ = 15  /* number of codes, for tables; not an error */
 } ab_err_t;
 
 /* Returns a static, human-readable description of an ab_err_t; never NULL,

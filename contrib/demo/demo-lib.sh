@@ -39,7 +39,7 @@ ab_start_broker () {
         "$builddir/agentbusd" --topology "$srcdir/conf/topology.yaml" \
             --endpoint "$endpoint" >"$1" 2>&1 &
         broker_pid=$!
-        if "$python" "$common" wait "$endpoint" 10; then
+        if "$python" "$common" wait "$endpoint" 60; then
             return 0
         fi
         kill -KILL "$broker_pid" 2>/dev/null

@@ -176,12 +176,12 @@ class Replicas:
                 proc.terminate()
         for name, proc in self.procs.items():
             try:
-                status[name] = proc.wait(5)
+                status[name] = proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 status[name] = proc.wait()
         for reader in self.readers:
-            reader.join(2)
+            reader.join(10)
         return status
 
 
@@ -255,7 +255,7 @@ def kill_victim(replicas, done_before_kill):
                  r["event"] == "done"]
         return len(dones) >= done_before_kill and len(starts) > len(dones)
 
-    if not replicas.wait(streaming, 20):
+    if not replicas.wait(streaming, 120):
         return None
     time.sleep(replicas.args.token_ms * 2.5 / 1000.0)  # a few pieces out
     held = replicas.of("start", VICTIM)[-1]["id"]
@@ -267,7 +267,7 @@ def run(args):
     replicas = Replicas(args)
     replicas.start()
     ready = replicas.wait(
-        lambda ev: sum(r["event"] == "ready" for _, r in ev) == REPLICAS, 10)
+        lambda ev: sum(r["event"] == "ready" for _, r in ev) == REPLICAS, 60)
     if not ready:
         replicas.stop()
         sys.stdout.write("infer: FAIL: the replicas did not connect\n")

@@ -22,6 +22,7 @@
 #include "broker/ab_pub.h"
 #include "common/ab_pool.h"
 #include "wire/ab_jsonscan.h"
+#include "schema/ab_tensor.h"
 
 /* PUBs in a batch below which ab_checks_start leaves them to the
    broker's thread: waking the pool costs more than it saves */

@@ -41,6 +41,7 @@
 #include "common/ab_yaml.h"
 #include "filter/ab_filter.h"
 #include "topology/ab_topology.h"
+#include "topology/ab_topology_dot.h"
 
 /* The configuration --check-config reads when given neither --config nor
    --topology. */
@@ -643,9 +644,9 @@ main (int argc, char *argv[])
         ab_diag_add (diag, "agentbusd", 0, 0, "signalfd: %s", strerror (errno));
         status = 1;
     }
-    ab_log_t *log =
-        ab_log_new (stderr, options.verbose ? AB_LOG_DEBUG : options.log_level,
-                    getenv ("JOURNAL_STREAM") == NULL);
+    ab_log_t *log = ab_log_new (
+        stderr, options.verbose ? AB_LOG_DEBUG : options.log_level,
+        getenv ("JOURNAL_STREAM") ? AB_LOG_UNSTAMPED : AB_LOG_STAMPED);
     if (status == 0 && !options.check_config)
         status = s_run (&options, signals, log, diag);
     else

@@ -32,6 +32,7 @@
 #include "cli/ab_cli.h"
 #include "schema/ab_translate.h"
 #include "topology/ab_topology.h"
+#include "schema/ab_registry.h"
 
 #define S_MAX_VERSIONS 1024 /* versions of one type exported */
 #define S_SCHEMA_FORMAT "application/schema+json;version=draft-2020-12"

@@ -28,6 +28,7 @@
 
 #include "agentbus.h"
 #include "cli/ab_cli.h"
+#include "common/ab_oom.h"
 
 /* How long the broker may take to answer one request. */
 #define S_TIMEOUT_MS 5000
@@ -76,10 +77,16 @@ s_ask (zsock_t *req, const char *admin, json_t *request)
     return answer;
 }
 
+/* How `dead list` prints an entry. */
+typedef enum {
+    S_AS_TEXT, /* one tab-separated line */
+    S_AS_JSON, /* one JSON object a line (--json) */
+} s_print_t;
+
 static void
-s_print_entry (const json_t *entry, bool as_json)
+s_print_entry (const json_t *entry, s_print_t print)
 {
-    if (as_json) {
+    if (print == S_AS_JSON) {
         char *line = json_dumps (entry, JSON_COMPACT | JSON_SORT_KEYS);
         printf ("%s\n", line ? line : "{}");
         free (line);
@@ -102,8 +109,9 @@ s_list (zsock_t *req, const s_args_t *args)
 {
     json_t *cursor = json_null ();
     while (true) {
-        json_t *request = json_pack ("{s:s, s:i, s:o}", "cmd", "dead.list",
-                                     "limit", 100, "cursor", cursor);
+        json_t *request =
+            ab_oom_check (json_pack ("{s:s, s:i, s:o}", "cmd", "dead.list",
+                                     "limit", 100, "cursor", cursor));
         json_t *answer = s_ask (req, args->admin, request);
         if (!answer)
             return 1;
@@ -116,7 +124,7 @@ s_list (zsock_t *req, const s_args_t *args)
         size_t index;
         json_t *entry;
         json_array_foreach (json_object_get (answer, "dead"), index, entry)
-            s_print_entry (entry, args->json);
+            s_print_entry (entry, args->json ? S_AS_JSON : S_AS_TEXT);
         cursor = json_incref (json_object_get (answer, "cursor"));
         json_decref (answer);
         if (!json_is_string (cursor)) {
@@ -130,14 +138,19 @@ s_list (zsock_t *req, const s_args_t *args)
 static int
 s_each (zsock_t *req, const s_args_t *args)
 {
-    json_t *request = json_pack ("{s:s+}", "cmd", "dead.", args->action);
+    /* a tool's bookkeeping: out of memory, it stops (ab_oom.h) rather
+       than send a request with ids missing */
+    json_t *request =
+        ab_oom_check (json_pack ("{s:s+}", "cmd", "dead.", args->action));
     if (args->all)
         json_object_set_new (request, "all", json_true ());
     else {
-        json_t *ids = json_array ();
+        json_t *ids = ab_oom_check (json_array ());
         for (int i = 0; i < args->id_count; i++)
-            json_array_append_new (ids, json_string (args->ids[i]));
-        json_object_set_new (request, "ids", ids);
+            json_array_append_new (ids,
+                                   ab_oom_check (json_string (args->ids[i])));
+        if (json_object_set_new (request, "ids", ids) != 0)
+            ab_oom_abort (__FILE__, __LINE__, "the request's ids");
     }
     json_t *answer = s_ask (req, args->admin, request);
     if (!answer)

@@ -18,8 +18,10 @@
 
 #include "agentbus.h"
 #include "cli/ab_cli.h"
+#include "common/ab_oom.h"
 #include "schema/ab_translate.h"
 #include "topology/ab_topology.h"
+#include "topology/ab_topology_dot.h"
 
 /* Loads a topology, printing every problem to stderr. */
 static ab_topology_t *
@@ -64,7 +66,7 @@ static bool
 s_on_path (const char *program)
 {
     const char *path = getenv ("PATH");
-    char *folders = strdup (path ? path : "/usr/bin:/bin");
+    char *folders = ab_oom_check (strdup (path ? path : "/usr/bin:/bin"));
     bool found = false;
     char *state = NULL;
     for (char *folder = strtok_r (folders, ":", &state); folder && !found;

@@ -27,6 +27,7 @@
 #include "agentbus.h"
 #include "cli/ab_cli.h"
 #include "schema/ab_translate.h"
+#include "schema/ab_registry.h"
 
 #define S_MAX_FILES 4096 /* schema files read from DIR */
 

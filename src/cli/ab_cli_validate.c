@@ -23,6 +23,8 @@
 
 #include "agentbus.h"
 #include "cli/ab_cli.h"
+#include "common/ab_oom.h"
+#include "schema/ab_registry.h"
 #include "schema/ab_schema.h"
 #include "schema/ab_translate.h"
 
@@ -140,7 +142,7 @@ s_load_extras (int argc, char *argv[], s_args_t *args)
                                  "PREFIX=DIR\n");
                 return 2;
             }
-            char *prefix = strndup (value, (size_t)(eq - value));
+            char *prefix = ab_oom_check (strndup (value, (size_t)(eq - value)));
             ab_registry_map_remote (args->registry, prefix, eq + 1);
             free (prefix);
         } else if (strcmp (argv[i], "--registry") == 0 &&
@@ -192,10 +194,16 @@ s_print_line (const char *text)
     putchar ('\n');
 }
 
+/* How many errors s_report prints of an invalid instance. */
+typedef enum {
+    S_FIRST_ERROR, /* one line an instance: JSON lines on stdin */
+    S_ALL_ERRORS,  /* a line per error: instance files */
+} s_errors_t;
+
 /* Prints "PREFIXvalid" or "PREFIXinvalid: PATH: MESSAGE"; returns 0/1. */
 static int
 s_report (const ab_schema_t *schema, const json_t *instance, const char *prefix,
-          bool all)
+          s_errors_t errors_wanted)
 {
     json_t *errors = NULL;
     int rc = ab_schema_validate (schema, instance, &errors);
@@ -209,7 +217,7 @@ s_report (const ab_schema_t *schema, const json_t *instance, const char *prefix,
     {
         printf ("%sinvalid: ", prefix);
         s_print_line (json_string_value (json_object_get (error, "message")));
-        if (!all)
+        if (errors_wanted == S_FIRST_ERROR)
             break;
     }
     if (!errors)
@@ -236,7 +244,7 @@ s_validate_jsonl (const ab_schema_t *schema)
             status = 1;
             continue;
         }
-        status |= s_report (schema, instance, "", false);
+        status |= s_report (schema, instance, "", S_FIRST_ERROR);
         json_decref (instance);
     }
     free (line);
@@ -268,7 +276,7 @@ s_validate_files (const ab_schema_t *schema, int count, char *files[])
             status = 1;
             continue;
         }
-        status |= s_report (schema, instance, prefix, true);
+        status |= s_report (schema, instance, prefix, S_ALL_ERRORS);
         json_decref (instance);
     }
     return status;

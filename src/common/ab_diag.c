@@ -16,17 +16,17 @@
 #include "common/ab_diag.h"
 
 typedef struct {
-    char *file;     /* file name as given, or "<input>" */
-    int line;       /* 1-based, 0 = unknown */
-    int column;     /* 1-based, 0 = unknown */
-    char *message;  /* the message alone */
-    char *text;     /* "file:line:col: message", what users see */
+    char *file;    /* file name as given, or "<input>" */
+    int line;      /* 1-based, 0 = unknown */
+    int column;    /* 1-based, 0 = unknown */
+    char *message; /* the message alone */
+    char *text;    /* "file:line:col: message", what users see */
 } s_entry_t;
 
 struct _ab_diag_t {
-    s_entry_t *entries;  /* in the order they were added */
-    size_t count;        /* entries used */
-    size_t capacity;     /* entries allocated */
+    s_entry_t *entries; /* in the order they were added */
+    size_t count;       /* entries used */
+    size_t capacity;    /* entries allocated */
 };
 
 ab_diag_t *
@@ -71,9 +71,9 @@ s_vformat (const char *format, va_list args)
     va_end (copy);
     if (length < 0)
         return NULL;
-    char *text = malloc ((size_t) length + 1);
+    char *text = malloc ((size_t)length + 1);
     if (text)
-        vsnprintf (text, (size_t) length + 1, format, args);
+        vsnprintf (text, (size_t)length + 1, format, args);
     return text;
 }
 
@@ -94,8 +94,7 @@ s_render (const s_entry_t *entry)
         return s_format ("%s:%d:%d: %s", entry->file, entry->line,
                          entry->column, entry->message);
     if (entry->line > 0)
-        return s_format ("%s:%d: %s", entry->file, entry->line,
-                         entry->message);
+        return s_format ("%s:%d: %s", entry->file, entry->line, entry->message);
     return s_format ("%s: %s", entry->file, entry->message);
 }
 

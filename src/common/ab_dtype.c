@@ -17,14 +17,14 @@ static const struct {
     const char *name;
     size_t itemsize;
 } s_dtypes[] = {
-    {NULL, 0},        {"bool", 1},    {"int8", 1},     {"uint8", 1},
-    {"int16", 2},     {"uint16", 2},  {"int32", 4},    {"uint32", 4},
-    {"int64", 8},     {"uint64", 8},  {"float16", 2},  {"bfloat16", 2},
-    {"float32", 4},   {"float64", 8},
+    {NULL, 0},      {"bool", 1},    {"int8", 1},    {"uint8", 1},
+    {"int16", 2},   {"uint16", 2},  {"int32", 4},   {"uint32", 4},
+    {"int64", 8},   {"uint64", 8},  {"float16", 2}, {"bfloat16", 2},
+    {"float32", 4}, {"float64", 8},
 };
 
-_Static_assert (sizeof s_dtypes / sizeof s_dtypes[0] == AB_DTYPE_COUNT_,
-                "s_dtypes must have one entry per ab_dtype_t");
+_Static_assert(sizeof s_dtypes / sizeof s_dtypes[0] == AB_DTYPE_COUNT_,
+               "s_dtypes must have one entry per ab_dtype_t");
 
 ab_dtype_t
 ab_dtype_from_name (const char *name)
@@ -33,7 +33,7 @@ ab_dtype_from_name (const char *name)
         return AB_DTYPE_INVALID;
     for (int i = 1; i < AB_DTYPE_COUNT_; i++)
         if (strcmp (s_dtypes[i].name, name) == 0)
-            return (ab_dtype_t) i;
+            return (ab_dtype_t)i;
     return AB_DTYPE_INVALID;
 }
 
@@ -63,9 +63,9 @@ ab_tensor_nbytes (ab_dtype_t dtype, const int64_t *shape, size_t ndim,
     for (size_t i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return AB_EINVAL;
-        if (shape[i] > 0 && bytes > SIZE_MAX / (uint64_t) shape[i])
+        if (shape[i] > 0 && bytes > SIZE_MAX / (uint64_t)shape[i])
             return AB_ETOOBIG;
-        bytes *= (size_t) shape[i];
+        bytes *= (size_t)shape[i];
     }
     *bytes_p = bytes;
     return 0;

@@ -32,8 +32,8 @@ static const struct {
     {"ESTATE", "invalid state"},
 };
 
-_Static_assert (sizeof s_errors / sizeof s_errors[0] == AB_ERR_COUNT_,
-                "s_errors must have one entry per ab_err_t");
+_Static_assert(sizeof s_errors / sizeof s_errors[0] == AB_ERR_COUNT_,
+               "s_errors must have one entry per ab_err_t");
 
 static int
 s_index (int code)

@@ -18,15 +18,15 @@
 #include "common/ab_log.h"
 
 struct _ab_log_t {
-    FILE *stream;           /* where lines go; borrowed */
-    ab_log_level_t level;   /* lines above this level are dropped */
-    bool timestamps;        /* prefix each line with UTC time */
+    FILE *stream;         /* where lines go; borrowed */
+    ab_log_level_t level; /* lines above this level are dropped */
+    ab_log_stamp_t stamp; /* prefix each line with UTC time or not */
 };
 
 static const char *s_level_names[] = {"error", "warning", "info", "debug"};
 
 ab_log_t *
-ab_log_new (FILE *stream, ab_log_level_t level, bool timestamps)
+ab_log_new (FILE *stream, ab_log_level_t level, ab_log_stamp_t stamp)
 {
     assert (stream);
     ab_log_t *self = calloc (1, sizeof *self);
@@ -34,7 +34,7 @@ ab_log_new (FILE *stream, ab_log_level_t level, bool timestamps)
         return NULL;
     self->stream = stream;
     self->level = level;
-    self->timestamps = timestamps;
+    self->stamp = stamp;
     return self;
 }
 
@@ -69,21 +69,21 @@ ab_log_vprintf (ab_log_t *self, ab_log_level_t level, const char *format,
        brokers in one process) never interleave within a line. */
     char line[2048];
     size_t used = 0;
-    if (self->timestamps) {
+    if (self->stamp == AB_LOG_STAMPED) {
         struct timeval now;
         struct tm tm;
         gettimeofday (&now, NULL);
         gmtime_r (&now.tv_sec, &tm);
         used = strftime (line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-        used += (size_t) snprintf (line + used, sizeof line - used, ".%03dZ ",
-                                   (int) (now.tv_usec / 1000));
+        used += (size_t)snprintf (line + used, sizeof line - used, ".%03dZ ",
+                                  (int)(now.tv_usec / 1000));
     }
-    used += (size_t) snprintf (line + used, sizeof line - used, "%s: ",
-                               s_level_names[level]);
+    used += (size_t)snprintf (line + used, sizeof line - used,
+                              "%s: ", s_level_names[level]);
     int length = vsnprintf (line + used, sizeof line - used, format, args);
     if (length < 0)
         length = 0;
-    used += (size_t) length;
+    used += (size_t)length;
     if (used > sizeof line - 2)
         used = sizeof line - 2; /* truncated: keep the newline */
     line[used++] = '\n';
@@ -105,7 +105,7 @@ ab_log_level_from_name (const char *name, ab_log_level_t *level_p)
 {
     for (int i = 0; i <= AB_LOG_DEBUG; i++)
         if (name && strcmp (name, s_level_names[i]) == 0) {
-            *level_p = (ab_log_level_t) i;
+            *level_p = (ab_log_level_t)i;
             return 0;
         }
     return AB_EINVAL;

@@ -22,12 +22,17 @@ typedef enum {
     AB_LOG_DEBUG,
 } ab_log_level_t;
 
+/* Whether each line starts with its time. */
+typedef enum {
+    AB_LOG_UNSTAMPED = 0, /* no time: under systemd the journal stamps lines */
+    AB_LOG_STAMPED = 1,   /* an ISO 8601 UTC time first */
+} ab_log_stamp_t;
+
 typedef struct _ab_log_t ab_log_t;
 
 /* Creates a log writing lines at or above `level` to `stream` (borrowed,
-   not closed). With `timestamps` each line starts with an ISO 8601 UTC
-   time; under systemd the journal stamps lines itself, so it is off there. */
-ab_log_t *ab_log_new (FILE *stream, ab_log_level_t level, bool timestamps);
+   not closed), each stamped with its time or not. */
+ab_log_t *ab_log_new (FILE *stream, ab_log_level_t level, ab_log_stamp_t stamp);
 
 /* Destroys the log; accepts NULL and nulls the caller's pointer. */
 void ab_log_destroy (ab_log_t **self_p);

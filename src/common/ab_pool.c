@@ -47,10 +47,17 @@ struct _ab_pool_t {
     size_t active;              /* pool threads inside the round */
 };
 
-/* Takes the lowest (`front`) or the highest index not yet taken. */
+/* Which end of the range of indices not yet taken s_take takes from. */
+typedef enum {
+    S_FRONT, /* the lowest: ab_pool_help, in order */
+    S_BACK,  /* the highest: the caller's own thread, from the end */
+} s_end_t;
+
+/* Takes the lowest (S_FRONT) or the highest index not yet taken. */
 static bool
-s_take (ab_pool_t *self, bool front, size_t *index_p)
+s_take (ab_pool_t *self, s_end_t end, size_t *index_p)
 {
+    bool front = end == S_FRONT;
     uint_fast64_t old = atomic_load (&self->range);
     while (true) {
         uint32_t lo = (uint32_t)old, hi = (uint32_t)(old >> 32);
@@ -84,7 +91,7 @@ static void
 s_work (ab_pool_t *self)
 {
     size_t i;
-    while (s_take (self, false, &i))
+    while (s_take (self, S_BACK, &i))
         s_run (self, i);
 }
 
@@ -188,7 +195,7 @@ ab_pool_help (ab_pool_t *self)
 {
     assert (self);
     size_t i;
-    if (!s_take (self, true, &i))
+    if (!s_take (self, S_FRONT, &i))
         return false;
     s_run (self, i);
     return true;

@@ -503,10 +503,17 @@ s_on_scalar (s_builder_t *self, const yaml_event_t *event)
     s_attach (self, value, pos, 0);
 }
 
+/* What s_on_start opens. */
+typedef enum {
+    S_SEQUENCE, /* a YAML sequence: a JSON array */
+    S_MAPPING,  /* a YAML mapping: a JSON object */
+} s_container_t;
+
 /* Opens a sequence or mapping. */
 static void
-s_on_start (s_builder_t *self, const yaml_event_t *event, bool mapping)
+s_on_start (s_builder_t *self, const yaml_event_t *event, s_container_t kind)
 {
+    bool mapping = kind == S_MAPPING;
     ab_pos_t pos = s_pos (event->start_mark);
     if (s_wants_key (self)) {
         s_error (self, pos, "mapping key is not a scalar (keys are strings)");
@@ -601,7 +608,9 @@ s_on_event (s_builder_t *self, const yaml_event_t *event)
         break;
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT:
-        s_on_start (self, event, event->type == YAML_MAPPING_START_EVENT);
+        s_on_start (self, event,
+                    event->type == YAML_MAPPING_START_EVENT ? S_MAPPING
+                                                            : S_SEQUENCE);
         break;
     case YAML_SEQUENCE_END_EVENT:
     case YAML_MAPPING_END_EVENT:

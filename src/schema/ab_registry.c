@@ -7,7 +7,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 
-    The registry half of ab_schema.h (the design note is at the top of
+    The registry (ab_registry.h; the design note is at the top of
     ab_schema.c). Adding a document indexes it: every schema object
     reached through a subschema keyword is mapped to its resource (the
     nearest `$id`, the base for `$ref`s inside), and every `$id`,
@@ -31,6 +31,7 @@
 #include "agentbus.h"
 #include "common/ab_decimal.h"
 #include "schema/ab_metaschemas.h"
+#include "schema/ab_registry.h"
 #include "schema/ab_schema.h"
 #include "schema/ab_schema_int.h"
 #include "schema/ab_translate.h"
@@ -192,11 +193,18 @@ s_index_children (ab_registry_t *self, const json_t *json, ab_resource_t *res,
     return rc;
 }
 
+/* The two kinds of anchor. */
+typedef enum {
+    S_STATIC,  /* $anchor (and draft-07's "#name" $id) */
+    S_DYNAMIC, /* $dynamicAnchor: also found by name in the dynamic scope */
+} s_anchor_t;
+
 /* Enters `name` (an anchor) of res as res->uri#name. */
 static int
 s_anchor (ab_registry_t *self, ab_resource_t *res, const char *name,
-          const json_t *json, bool dynamic)
+          const json_t *json, s_anchor_t kind)
 {
+    bool dynamic = kind == S_DYNAMIC;
     char *uri = malloc (strlen (res->uri) + strlen (name) + 2);
     if (!uri)
         return AB_ENOMEM;
@@ -226,8 +234,9 @@ s_index_id (ab_registry_t *self, const json_t *json, ab_resource_t **res_p)
     if (!id || (res->dialect == D_7 && json_object_get (json, "$ref")))
         return 0;
     if (id[0] == '#')
-        return res->dialect == D_7 ? s_anchor (self, res, id + 1, json, false)
-                                   : 0;
+        return res->dialect == D_7
+                   ? s_anchor (self, res, id + 1, json, S_STATIC)
+                   : 0;
     char *uri = ab_uri_resolve (res->uri, id);
     if (!uri)
         return AB_ENOMEM;
@@ -266,9 +275,9 @@ s_index (ab_registry_t *self, const json_t *json, ab_resource_t *res, bool root,
     const char *dynamic =
         json_string_value (json_object_get (json, "$dynamicAnchor"));
     if (res->dialect == D_2020 && anchor)
-        rc = s_anchor (self, res, anchor, json, false);
+        rc = s_anchor (self, res, anchor, json, S_STATIC);
     if (rc == 0 && res->dialect == D_2020 && dynamic)
-        rc = s_anchor (self, res, dynamic, json, true);
+        rc = s_anchor (self, res, dynamic, json, S_DYNAMIC);
     if (rc == AB_EEXIST)
         ab_diag_add (diag, res->file, 0, 0, "duplicate anchor \"%s\"",
                      anchor ? anchor : dynamic);
@@ -334,7 +343,7 @@ s_add_document (ab_registry_t *self, json_t *root, const char *type,
                      "already registered",
                      res->uri);
     if (rc == 0 && json_is_object (root) && !use_id && id && id[0] == '#')
-        rc = s_anchor (self, res, id + 1, root, false);
+        rc = s_anchor (self, res, id + 1, root, S_STATIC);
     return rc ? rc : s_index (self, root, res, true, 0, diag);
 }
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/ab_oom.h"
 #include "schema/ab_schema_format.h"
 #include "schema/ab_uri.h"
 
@@ -305,11 +306,13 @@ s_format_ipv6 (const char *text, size_t length)
 
 /* RFC 1123 host name: dot-separated labels of letters, digits and inner
    hyphens, each 1..63 bytes, 253 in all; "--" in the third and fourth
-   places only for A-labels ("xn--"). With idn, non-ASCII bytes count as
-   letters (IDNA's finer rules are not checked). */
+   places only for A-labels ("xn--"). With AB_URI_IRI (idn-hostname),
+   non-ASCII bytes count as letters (IDNA's finer rules are not
+   checked). */
 static bool
-s_hostname (const char *text, size_t length, bool idn)
+s_hostname (const char *text, size_t length, ab_uri_chars_t chars)
 {
+    bool idn = chars == AB_URI_IRI;
     if (length == 0 || length > 253 || memchr (text, '\0', length))
         return false;
     size_t label = 0;
@@ -336,19 +339,20 @@ s_hostname (const char *text, size_t length, bool idn)
 static bool
 s_format_hostname (const char *text, size_t length)
 {
-    return s_hostname (text, length, false);
+    return s_hostname (text, length, AB_URI_ASCII);
 }
 
 static bool
 s_format_idn_hostname (const char *text, size_t length)
 {
-    return s_hostname (text, length, true);
+    return s_hostname (text, length, AB_URI_IRI);
 }
 
 /* The local part of an address: a dot-atom or a quoted string. */
 static bool
-s_email_local (const char *text, size_t length, bool idn)
+s_email_local (const char *text, size_t length, ab_uri_chars_t chars)
 {
+    bool idn = chars == AB_URI_IRI;
     if (text[0] == '"') {
         if (length < 2 || text[length - 1] != '"')
             return false;
@@ -376,7 +380,7 @@ s_email_local (const char *text, size_t length, bool idn)
 /* addr-spec (RFC 5321 §4.1.2): local part, '@', a host name or an
    address literal. */
 static bool
-s_email (const char *text, size_t length, bool idn)
+s_email (const char *text, size_t length, ab_uri_chars_t chars)
 {
     if (length == 0 || memchr (text, '\0', length))
         return false;
@@ -384,7 +388,7 @@ s_email (const char *text, size_t length, bool idn)
     for (size_t i = 0; i < length; i++)
         if (text[i] == '@')
             at = text + i;
-    if (!at || at == text || !s_email_local (text, (size_t)(at - text), idn))
+    if (!at || at == text || !s_email_local (text, (size_t)(at - text), chars))
         return false;
     const char *host = at + 1;
     size_t host_length = length - (size_t)(at - text) - 1;
@@ -393,19 +397,19 @@ s_email (const char *text, size_t length, bool idn)
             return s_format_ipv6 (host + 6, host_length - 7);
         return s_format_ipv4 (host + 1, host_length - 2);
     }
-    return s_hostname (host, host_length, idn);
+    return s_hostname (host, host_length, chars);
 }
 
 static bool
 s_format_email (const char *text, size_t length)
 {
-    return s_email (text, length, false);
+    return s_email (text, length, AB_URI_ASCII);
 }
 
 static bool
 s_format_idn_email (const char *text, size_t length)
 {
-    return s_email (text, length, true);
+    return s_email (text, length, AB_URI_IRI);
 }
 
 /* ISO 8601 duration as RFC 3339 appendix A writes it: units in order
@@ -554,13 +558,16 @@ s_format_uuid (const char *text, size_t length)
     return true;
 }
 
+/* A format checker cannot return "out of memory", and a wrong "invalid"
+   would be worse: the copy is ab_oom_check's (see ab_oom.h). */
 static bool
-s_uri_check (const char *text, size_t length, bool absolute, bool iri)
+s_uri_check (const char *text, size_t length, ab_uri_form_t form,
+             ab_uri_chars_t chars)
 {
     if (memchr (text, '\0', length))
         return false;
-    char *copy = strndup (text, length);
-    bool valid = copy && ab_uri_valid (copy, absolute, iri);
+    char *copy = ab_oom_check (strndup (text, length));
+    bool valid = ab_uri_valid (copy, form, chars);
     free (copy);
     return valid;
 }
@@ -568,25 +575,25 @@ s_uri_check (const char *text, size_t length, bool absolute, bool iri)
 static bool
 s_format_uri (const char *text, size_t length)
 {
-    return s_uri_check (text, length, true, false);
+    return s_uri_check (text, length, AB_URI_ABSOLUTE, AB_URI_ASCII);
 }
 
 static bool
 s_format_uri_reference (const char *text, size_t length)
 {
-    return s_uri_check (text, length, false, false);
+    return s_uri_check (text, length, AB_URI_REFERENCE, AB_URI_ASCII);
 }
 
 static bool
 s_format_iri (const char *text, size_t length)
 {
-    return s_uri_check (text, length, true, true);
+    return s_uri_check (text, length, AB_URI_ABSOLUTE, AB_URI_IRI);
 }
 
 static bool
 s_format_iri_reference (const char *text, size_t length)
 {
-    return s_uri_check (text, length, false, true);
+    return s_uri_check (text, length, AB_URI_REFERENCE, AB_URI_IRI);
 }
 
 /* PCRE2 accepts more than ECMA-262; these constructs are not ECMA-262

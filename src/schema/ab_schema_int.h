@@ -1,6 +1,6 @@
 /*  =========================================================================
-    ab_schema_int - what ab_schema.c (compiler, validator) and
-    ab_registry.c (documents, URIs, references) share
+    ab_schema_int - what the validator (ab_schema.c and its keyword
+    families) and ab_registry.c (documents, URIs, references) share
 
     Copyright (c) the agentbus authors.
     This Source Code Form is subject to the terms of the Mozilla Public
@@ -8,7 +8,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 
-    Internal: nothing outside those two files includes it. The design note
+    Internal: nothing outside src/schema includes it. The design note
     is at the top of ab_schema.c.
 */
 
@@ -20,6 +20,7 @@
 #include <stdbool.h>
 
 #include "common/ab_diag.h"
+#include "schema/ab_registry.h"
 #include "schema/ab_schema.h"
 #include "common/ab_yaml.h"
 

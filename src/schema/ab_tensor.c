@@ -7,7 +7,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 
-    Protocol §8's `malformed` check, declared in ab_schema.h. The payload
+    Protocol §8's `malformed` check (ab_tensor.h). The payload
     is walked depth first in document order, so the first problem reported
     is always the same one for the same message.
 */
@@ -20,7 +20,7 @@
 
 #include "agentbus.h"
 #include "common/ab_decimal.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_tensor.h"
 
 #define S_MAX_DEPTH 256 /* payload nesting walked */
 #define S_MAX_DIMS 32   /* dimensions of one tensor */

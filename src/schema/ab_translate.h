@@ -39,6 +39,7 @@
 #include "common/ab_yaml.h"
 #include "schema/ab_compat.h"
 #include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 
 typedef struct _ab_translate_t ab_translate_t;
 typedef struct _ab_chain_t ab_chain_t;

@@ -238,8 +238,9 @@ s_authority_valid (const s_part_t *authority)
 }
 
 bool
-ab_uri_valid (const char *text, bool absolute, bool iri)
+ab_uri_valid (const char *text, ab_uri_form_t form, ab_uri_chars_t chars)
 {
+    bool iri = chars == AB_URI_IRI;
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
         if (*p == '%') {
             if (!isxdigit (p[1]) || !isxdigit (p[2]))
@@ -250,7 +251,7 @@ ab_uri_valid (const char *text, bool absolute, bool iri)
     }
     s_uri_t uri;
     s_parse (text, &uri);
-    if (absolute && !uri.scheme.present)
+    if (form == AB_URI_ABSOLUTE && !uri.scheme.present)
         return false;
     if (!uri.scheme.present && uri.path.length) {
         /* a relative path's first segment may not hold ':' (§4.2) */

@@ -21,9 +21,21 @@
    Returns a new string (the caller's), or NULL when out of memory. */
 char *ab_uri_resolve (const char *base, const char *ref);
 
-/* True when `text` is a syntactically valid URI reference; when
-   `absolute`, it must also have a scheme (format "uri"); when `iri`,
-   non-ASCII characters are allowed (RFC 3987). */
-bool ab_uri_valid (const char *text, bool absolute, bool iri);
+/* Which URIs ab_uri_valid accepts: any reference, or only those with a
+   scheme. */
+typedef enum {
+    AB_URI_REFERENCE = 0, /* relative or absolute (format "uri-reference") */
+    AB_URI_ABSOLUTE = 1,  /* with a scheme (format "uri") */
+} ab_uri_form_t;
+
+/* The characters ab_uri_valid accepts. */
+typedef enum {
+    AB_URI_ASCII = 0, /* RFC 3986's only */
+    AB_URI_IRI = 1,   /* non-ASCII too (RFC 3987: formats "iri...") */
+} ab_uri_chars_t;
+
+/* True when `text` is a syntactically valid URI reference of that form
+   and those characters. */
+bool ab_uri_valid (const char *text, ab_uri_form_t form, ab_uri_chars_t chars);
 
 #endif

@@ -19,6 +19,9 @@
       order    dead seq → copy id (dead letters oldest first, for paging)
       seqs     "LEN:producer" edge key → last accepted seq
 
+    How each record is laid out in bytes is ab_lmdb_record.c's; this
+    file decides what is stored where and when.
+
     Reference counts live apart from messages because LMDB rewrites a
     whole value on update: counting in the message record would copy the
     payload on every ack. A write transaction is either the open batch
@@ -51,6 +54,7 @@
 #include <unistd.h>
 
 #include "agentbus.h"
+#include "store/ab_lmdb_record.h"
 #include "store/ab_store_lmdb.h"
 
 #define S_MAGIC "agentbus-store"
@@ -58,8 +62,6 @@
 #define S_FORMAT 1
 #define S_FORMAT_SIZE (S_MAGIC_SIZE + 4 + 16)
 #define S_ID_BLOCK 4096
-#define S_NULL_STRING UINT32_MAX
-#define S_STRINGS 5
 
 enum {
     S_META = 0,
@@ -104,96 +106,6 @@ typedef struct {
     size_t scratch_size;        /* allocated bytes of scratch */
 } s_lmdb_t;
 
-/* ---- encoding: big-endian integers, length-prefixed strings --------- */
-
-typedef struct {
-    const uint8_t *at; /* next byte */
-    size_t left;       /* bytes left */
-    bool bad;          /* read past the end or malformed */
-} s_reader_t;
-
-static void
-s_put64 (uint8_t **at_p, uint64_t value)
-{
-    for (int i = 7; i >= 0; i--)
-        *(*at_p)++ = (uint8_t)(value >> (8 * i));
-}
-
-static void
-s_put32 (uint8_t **at_p, uint32_t value)
-{
-    for (int i = 3; i >= 0; i--)
-        *(*at_p)++ = (uint8_t)(value >> (8 * i));
-}
-
-static uint64_t
-s_get (s_reader_t *reader, int size)
-{
-    if (reader->left < (size_t)size) {
-        reader->bad = true;
-        return 0;
-    }
-    uint64_t value = 0;
-    for (int i = 0; i < size; i++)
-        value = value << 8 | reader->at[i];
-    reader->at += size;
-    reader->left -= (size_t)size;
-    return value;
-}
-
-static const uint8_t *
-s_get_bytes (s_reader_t *reader, size_t size)
-{
-    if (reader->left < size) {
-        reader->bad = true;
-        return NULL;
-    }
-    const uint8_t *bytes = reader->at;
-    reader->at += size;
-    reader->left -= size;
-    return bytes;
-}
-
-/* A string is stored as its length, bytes and a NUL (read in place). */
-static size_t
-s_string_size (const char *string)
-{
-    return 4 + (string ? strlen (string) + 1 : 0);
-}
-
-static void
-s_put_string (uint8_t **at_p, const char *string)
-{
-    if (!string) {
-        s_put32 (at_p, S_NULL_STRING);
-        return;
-    }
-    size_t length = strlen (string);
-    s_put32 (at_p, (uint32_t)length);
-    memcpy (*at_p, string, length + 1);
-    *at_p += length + 1;
-}
-
-static const char *
-s_get_string (s_reader_t *reader)
-{
-    uint32_t length = (uint32_t)s_get (reader, 4);
-    if (reader->bad || length == S_NULL_STRING)
-        return NULL;
-    const char *string = (const char *)s_get_bytes (reader, length + 1ul);
-    if (string && string[length] != 0)
-        reader->bad = true;
-    return reader->bad ? NULL : string;
-}
-
-static MDB_val
-s_key (uint8_t buffer[8], uint64_t id)
-{
-    uint8_t *at = buffer;
-    s_put64 (&at, id);
-    return (MDB_val){8, buffer};
-}
-
 static int
 s_error (int rc)
 {
@@ -210,193 +122,6 @@ s_error (int rc)
     default:
         return AB_EIO;
     }
-}
-
-/* ---- messages -------------------------------------------------------- */
-
-/* bytes, version, flags, seq, expires_ms, frame count, then the rest */
-#define S_MESSAGE_FIXED (8 + 4 + 4 + 8 + 8 + 8)
-
-static void
-s_message_strings (const ab_message_t *message, const char *strings[])
-{
-    strings[0] = message->type;
-    strings[1] = message->from;
-    strings[2] = message->producer_id;
-    strings[3] = message->traceparent;
-    strings[4] = message->header;
-}
-
-static size_t
-s_message_size (const ab_message_t *message)
-{
-    const char *strings[S_STRINGS];
-    s_message_strings (message, strings);
-    size_t size = S_MESSAGE_FIXED + 8 * message->frame_count;
-    for (int i = 0; i < S_STRINGS; i++)
-        size += s_string_size (strings[i]);
-    return size + ab_message_bytes (message);
-}
-
-/* Writes the message into `size` reserved bytes at `at`: the one copy of
-   the frames' bytes on the way in. */
-static void
-s_message_encode (const ab_message_t *message, uint8_t *at, size_t size)
-{
-    uint8_t *start = at;
-    const char *strings[S_STRINGS];
-    s_message_strings (message, strings);
-    s_put64 (&at, ab_message_bytes (message));
-    s_put32 (&at, (uint32_t)message->version);
-    s_put32 (&at, (message->has_seq ? 1u : 0u) | (message->request ? 2u : 0u));
-    s_put64 (&at, (uint64_t)message->seq);
-    s_put64 (&at, (uint64_t)message->expires_ms);
-    s_put64 (&at, message->frame_count);
-    for (int i = 0; i < S_STRINGS; i++)
-        s_put_string (&at, strings[i]);
-    for (size_t i = 0; i < message->frame_count; i++)
-        s_put64 (&at, zmq_msg_size (&message->frames[i]));
-    for (size_t i = 0; i < message->frame_count; i++) {
-        size_t length = zmq_msg_size (&message->frames[i]);
-        if (length)
-            memcpy (at, zmq_msg_data (&message->frames[i]), length);
-        at += length;
-    }
-    assert ((size_t)(at - start) == size);
-}
-
-/* The parts of a stored message, pointing into the LMDB page. */
-typedef struct {
-    ab_message_t message;           /* fields; strings/frames not set */
-    const char *strings[S_STRINGS]; /* in place, NUL-terminated */
-    s_reader_t sizes;               /* the frame sizes */
-    const uint8_t *frames;          /* the frame bytes */
-} s_parsed_t;
-
-static int
-s_message_parse (const MDB_val *value, s_parsed_t *parsed)
-{
-    s_reader_t reader = {value->mv_data, value->mv_size, false};
-    uint64_t bytes = s_get (&reader, 8);
-    parsed->message.version = (int)(int32_t)s_get (&reader, 4);
-    uint32_t flags = (uint32_t)s_get (&reader, 4);
-    parsed->message.has_seq = flags & 1;
-    parsed->message.request = flags & 2;
-    parsed->message.seq = (int64_t)s_get (&reader, 8);
-    parsed->message.expires_ms = (int64_t)s_get (&reader, 8);
-    uint64_t count = s_get (&reader, 8);
-    for (int i = 0; i < S_STRINGS; i++)
-        parsed->strings[i] = s_get_string (&reader);
-    if (reader.bad || count == 0 || count > reader.left / 8)
-        return AB_EIO;
-    parsed->message.frame_count = (size_t)count;
-    parsed->sizes = (s_reader_t){reader.at, (size_t)count * 8, false};
-    s_get_bytes (&reader, (size_t)count * 8);
-    uint64_t total = 0;
-    s_reader_t sizes = parsed->sizes;
-    for (uint64_t i = 0; i < count; i++) {
-        uint64_t size = s_get (&sizes, 8);
-        if (size > reader.left - total)
-            return AB_EIO; /* damaged: frames past the value's end */
-        total += size;
-    }
-    if (total != bytes || total != reader.left || !parsed->strings[0] ||
-        !parsed->strings[1] || !parsed->strings[4])
-        return AB_EIO;
-    parsed->frames = reader.at;
-    return 0;
-}
-
-/* A new record of a parsed message, in one block as ab_message_dup
-   makes it, with one memcpy per frame. */
-static int
-s_message_decode (const s_parsed_t *parsed, ab_message_t **message_p)
-{
-    size_t count = parsed->message.frame_count;
-    size_t size = sizeof (ab_message_t) + count * sizeof (zmq_msg_t);
-    for (int i = 0; i < S_STRINGS; i++)
-        size += parsed->strings[i] ? strlen (parsed->strings[i]) + 1 : 0;
-    ab_message_t *message = malloc (size);
-    if (!message)
-        return AB_ENOMEM;
-    *message = parsed->message;
-    message->frames = (zmq_msg_t *)(message + 1);
-    char *cursor = (char *)(message->frames + count);
-    const char **fields[S_STRINGS] = {&message->type, &message->from,
-                                      &message->producer_id,
-                                      &message->traceparent, &message->header};
-    for (int i = 0; i < S_STRINGS; i++) {
-        *fields[i] = NULL;
-        if (!parsed->strings[i])
-            continue;
-        size_t length = strlen (parsed->strings[i]) + 1;
-        memcpy (cursor, parsed->strings[i], length);
-        *fields[i] = cursor;
-        cursor += length;
-    }
-    s_reader_t sizes = parsed->sizes;
-    const uint8_t *bytes = parsed->frames;
-    for (size_t i = 0; i < count; i++) {
-        size_t length = (size_t)s_get (&sizes, 8);
-        if (zmq_msg_init_size (&message->frames[i], length) != 0) {
-            message->frame_count = i;
-            ab_message_destroy (&message);
-            return AB_ENOMEM;
-        }
-        if (length)
-            memcpy (zmq_msg_data (&message->frames[i]), bytes, length);
-        bytes += length;
-    }
-    *message_p = message;
-    return 0;
-}
-
-/* ---- copies and dead letters ---------------------------------------- */
-
-#define S_COPY_FIXED (8 + 8 + 4 + 4 + 8)
-#define S_DEAD_FIXED (8 + 4 + 4 + 8)
-
-static void
-s_copy_encode (uint8_t **at_p, const ab_copy_t *copy)
-{
-    s_put64 (at_p, copy->message_id);
-    s_put64 (at_p, copy->edge);
-    s_put32 (at_p, (uint32_t)copy->attempts);
-    s_put32 (at_p, (uint32_t)copy->state);
-    s_put64 (at_p, (uint64_t)copy->next_ms);
-    s_put_string (at_p, copy->edge_key);
-}
-
-/* Reads a copy; its edge_key points into the LMDB page. */
-static int
-s_copy_decode (s_reader_t *reader, uint64_t id, ab_copy_t *copy)
-{
-    copy->id = id;
-    copy->message_id = s_get (reader, 8);
-    copy->edge = (size_t)s_get (reader, 8);
-    copy->attempts = (int)(int32_t)s_get (reader, 4);
-    copy->state = (ab_copy_state_t)s_get (reader, 4);
-    copy->next_ms = (int64_t)s_get (reader, 8);
-    copy->edge_key = s_get_string (reader);
-    return reader->bad || !copy->edge_key || reader->left ? AB_EIO : 0;
-}
-
-typedef struct {
-    ab_dead_letter_t dead; /* the dead letter; edge_key in the page */
-    uint64_t seq;          /* its position in `order` */
-} s_dead_t;
-
-static int
-s_dead_decode (const MDB_val *value, uint64_t id, s_dead_t *dead)
-{
-    s_reader_t reader = {value->mv_data, value->mv_size, false};
-    dead->seq = s_get (&reader, 8);
-    dead->dead.reason = (ab_dead_reason_t)s_get (&reader, 4);
-    s_get (&reader, 4);
-    dead->dead.at_ms = (int64_t)s_get (&reader, 8);
-    if (reader.bad)
-        return AB_EIO;
-    return s_copy_decode (&reader, id, &dead->dead.copy);
 }
 
 /* Copies `key` to the scratch buffer at `offset`: strings handed out
@@ -480,7 +205,7 @@ s_meta_put (s_lmdb_t *self, const char *name, uint64_t value)
 {
     uint8_t buffer[8];
     MDB_val key = {strlen (name), (void *)name};
-    MDB_val data = s_key (buffer, value);
+    MDB_val data = ab_lmdb_key (buffer, value);
     int rc = mdb_put (self->txn, self->dbi[S_META], &key, &data, 0);
     return rc ? s_fail (self, rc) : 0;
 }
@@ -492,8 +217,8 @@ s_meta_get (MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *value_p)
     int rc = mdb_get (txn, dbi, &key, &data);
     if (rc)
         return s_error (rc);
-    s_reader_t reader = {data.mv_data, data.mv_size, false};
-    *value_p = s_get (&reader, 8);
+    ab_lmdb_reader_t reader = {data.mv_data, data.mv_size, false};
+    *value_p = ab_lmdb_get (&reader, 8);
     return reader.bad || reader.left ? AB_EIO : 0;
 }
 
@@ -641,7 +366,7 @@ static int
 s_message_put (s_lmdb_t *self, MDB_txn *txn, const ab_message_t *message)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, message->id), data;
+    MDB_val key = ab_lmdb_key (buffer, message->id), data;
     int rc = mdb_get (txn, self->dbi[S_MESSAGES], &key, &data);
     if (rc != MDB_NOTFOUND)
         return rc ? s_error (rc) : AB_EEXIST;
@@ -649,7 +374,7 @@ s_message_put (s_lmdb_t *self, MDB_txn *txn, const ab_message_t *message)
     if (self->bytes_limit &&
         (bytes > self->bytes_limit || self->bytes > self->bytes_limit - bytes))
         return AB_EFULL;
-    size_t size = s_message_size (message);
+    size_t size = ab_lmdb_message_size (message);
     if ((rc = s_room (self, size)) != 0)
         return rc;
     data = (MDB_val){size, NULL};
@@ -657,7 +382,7 @@ s_message_put (s_lmdb_t *self, MDB_txn *txn, const ab_message_t *message)
                   MDB_RESERVE | MDB_NOOVERWRITE);
     if (rc)
         return s_fail (self, rc);
-    s_message_encode (message, data.mv_data, size);
+    ab_lmdb_message_encode (message, data.mv_data, size);
     self->bytes += bytes;
     self->txn_bytes += size;
     return 0;
@@ -683,13 +408,13 @@ s_lmdb_get_message (void *impl, uint64_t id, ab_message_t **message_p)
     if (rc)
         return rc;
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, id), data;
-    s_parsed_t parsed;
+    MDB_val key = ab_lmdb_key (buffer, id), data;
+    ab_lmdb_parsed_t parsed;
     if ((rc = mdb_get (txn, self->dbi[S_MESSAGES], &key, &data)) != 0)
         rc = s_error (rc);
-    else if ((rc = s_message_parse (&data, &parsed)) == 0) {
+    else if ((rc = ab_lmdb_message_parse (&data, &parsed)) == 0) {
         parsed.message.id = id;
-        rc = s_message_decode (&parsed, message_p);
+        rc = ab_lmdb_message_decode (&parsed, message_p);
     }
     s_read_end (self, txn);
     return rc;
@@ -700,13 +425,13 @@ static int
 s_refs_get (s_lmdb_t *self, MDB_txn *txn, uint64_t id, uint64_t *refs_p)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, id), data;
+    MDB_val key = ab_lmdb_key (buffer, id), data;
     int rc = mdb_get (txn, self->dbi[S_REFS], &key, &data);
     *refs_p = 0;
     if (rc)
         return rc == MDB_NOTFOUND ? 0 : s_error (rc);
-    s_reader_t reader = {data.mv_data, data.mv_size, false};
-    *refs_p = s_get (&reader, 8);
+    ab_lmdb_reader_t reader = {data.mv_data, data.mv_size, false};
+    *refs_p = ab_lmdb_get (&reader, 8);
     return reader.bad ? AB_EIO : 0;
 }
 
@@ -715,12 +440,12 @@ static int
 s_message_drop (s_lmdb_t *self, MDB_txn *txn, uint64_t id)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, id), data;
+    MDB_val key = ab_lmdb_key (buffer, id), data;
     int rc = mdb_get (txn, self->dbi[S_MESSAGES], &key, &data);
     if (rc)
         return s_error (rc);
-    s_reader_t reader = {data.mv_data, data.mv_size, false};
-    uint64_t bytes = s_get (&reader, 8);
+    ab_lmdb_reader_t reader = {data.mv_data, data.mv_size, false};
+    uint64_t bytes = ab_lmdb_get (&reader, 8);
     if ((rc = mdb_del (txn, self->dbi[S_MESSAGES], &key, NULL)) != 0)
         return s_fail (self, rc);
     self->bytes -= bytes <= self->bytes ? bytes : self->bytes;
@@ -738,7 +463,7 @@ s_refs_add (s_lmdb_t *self, MDB_txn *txn, uint64_t id, int delta)
         return rc;
     refs = delta > 0 ? refs + 1 : refs - (refs > 0);
     uint8_t buffer[8], value[8];
-    MDB_val key = s_key (buffer, id), data = s_key (value, refs);
+    MDB_val key = ab_lmdb_key (buffer, id), data = ab_lmdb_key (value, refs);
     if (refs == 0) {
         rc = mdb_del (txn, self->dbi[S_REFS], &key, NULL);
         if (rc && rc != MDB_NOTFOUND)
@@ -753,7 +478,7 @@ static int
 s_message_del (s_lmdb_t *self, MDB_txn *txn, uint64_t id)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, id), data;
+    MDB_val key = ab_lmdb_key (buffer, id), data;
     int rc = mdb_get (txn, self->dbi[S_MESSAGES], &key, &data);
     if (rc)
         return s_error (rc);
@@ -779,25 +504,25 @@ static int
 s_copy_read (s_lmdb_t *self, MDB_txn *txn, uint64_t id, ab_copy_t *copy)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, id), data;
+    MDB_val key = ab_lmdb_key (buffer, id), data;
     int rc = mdb_get (txn, self->dbi[S_COPIES], &key, &data);
     if (rc)
         return s_error (rc);
-    s_reader_t reader = {data.mv_data, data.mv_size, false};
-    return s_copy_decode (&reader, id, copy);
+    ab_lmdb_reader_t reader = {data.mv_data, data.mv_size, false};
+    return ab_lmdb_copy_decode (&reader, id, copy);
 }
 
 static int
 s_copy_write (s_lmdb_t *self, MDB_txn *txn, const ab_copy_t *copy)
 {
     uint8_t buffer[8];
-    size_t size = S_COPY_FIXED + s_string_size (copy->edge_key);
-    MDB_val key = s_key (buffer, copy->id), data = {size, NULL};
+    size_t size = AB_LMDB_COPY_FIXED + ab_lmdb_string_size (copy->edge_key);
+    MDB_val key = ab_lmdb_key (buffer, copy->id), data = {size, NULL};
     int rc = mdb_put (txn, self->dbi[S_COPIES], &key, &data, MDB_RESERVE);
     if (rc)
         return s_fail (self, rc);
     uint8_t *at = data.mv_data;
-    s_copy_encode (&at, copy);
+    ab_lmdb_copy_encode (&at, copy);
     self->txn_bytes += size;
     return 0;
 }
@@ -806,7 +531,7 @@ static int
 s_copy_remove (s_lmdb_t *self, MDB_txn *txn, uint64_t id, uint64_t message_id)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, id);
+    MDB_val key = ab_lmdb_key (buffer, id);
     int rc = mdb_del (txn, self->dbi[S_COPIES], &key, NULL);
     if (rc)
         return s_fail (self, rc);
@@ -817,7 +542,7 @@ static bool
 s_exists (MDB_txn *txn, MDB_dbi dbi, uint64_t id)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, id), data;
+    MDB_val key = ab_lmdb_key (buffer, id), data;
     return mdb_get (txn, dbi, &key, &data) == 0;
 }
 
@@ -895,23 +620,24 @@ s_lmdb_del_copy (void *impl, uint64_t id)
 
 /* Writes the dead letter and its place in `order`. */
 static int
-s_dead_write (s_lmdb_t *self, MDB_txn *txn, const s_dead_t *dead)
+s_dead_write (s_lmdb_t *self, MDB_txn *txn, const ab_lmdb_dead_t *dead)
 {
     const ab_copy_t *copy = &dead->dead.copy;
     uint8_t buffer[8], seq[8], id[8];
-    size_t size = S_DEAD_FIXED + S_COPY_FIXED + s_string_size (copy->edge_key);
-    MDB_val key = s_key (buffer, copy->id), data = {size, NULL};
+    size_t size = AB_LMDB_DEAD_FIXED + AB_LMDB_COPY_FIXED +
+                  ab_lmdb_string_size (copy->edge_key);
+    MDB_val key = ab_lmdb_key (buffer, copy->id), data = {size, NULL};
     int rc = mdb_put (txn, self->dbi[S_DEAD], &key, &data, MDB_RESERVE);
     if (rc)
         return s_fail (self, rc);
     uint8_t *at = data.mv_data;
-    s_put64 (&at, dead->seq);
-    s_put32 (&at, (uint32_t)dead->dead.reason);
-    s_put32 (&at, 0);
-    s_put64 (&at, (uint64_t)dead->dead.at_ms);
-    s_copy_encode (&at, copy);
-    key = s_key (seq, dead->seq);
-    data = s_key (id, copy->id);
+    ab_lmdb_put64 (&at, dead->seq);
+    ab_lmdb_put32 (&at, (uint32_t)dead->dead.reason);
+    ab_lmdb_put32 (&at, 0);
+    ab_lmdb_put64 (&at, (uint64_t)dead->dead.at_ms);
+    ab_lmdb_copy_encode (&at, copy);
+    key = ab_lmdb_key (seq, dead->seq);
+    data = ab_lmdb_key (id, copy->id);
     if ((rc = mdb_put (txn, self->dbi[S_ORDER], &key, &data, 0)) != 0)
         return s_fail (self, rc);
     self->txn_bytes += size + 16;
@@ -922,7 +648,7 @@ static int
 s_dead_letter (s_lmdb_t *self, MDB_txn *txn, uint64_t copy_id,
                ab_dead_reason_t reason, int64_t at_ms)
 {
-    s_dead_t dead = {.dead = {.reason = reason, .at_ms = at_ms}};
+    ab_lmdb_dead_t dead = {.dead = {.reason = reason, .at_ms = at_ms}};
     int rc = s_copy_read (self, txn, copy_id, &dead.dead.copy);
     if (rc)
         return rc;
@@ -937,7 +663,7 @@ s_dead_letter (s_lmdb_t *self, MDB_txn *txn, uint64_t copy_id,
     dead.dead.copy.edge_key = self->scratch;
     dead.dead.copy.state = AB_COPY_DEAD;
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, copy_id);
+    MDB_val key = ab_lmdb_key (buffer, copy_id);
     if ((rc = mdb_del (txn, self->dbi[S_COPIES], &key, NULL)) != 0)
         return s_fail (self, rc);
     /* The message reference moves from the copy to the dead letter. */
@@ -958,12 +684,12 @@ s_lmdb_dead_letter (void *impl, uint64_t copy_id, ab_dead_reason_t reason,
 }
 
 static int
-s_dead_read (s_lmdb_t *self, MDB_txn *txn, uint64_t id, s_dead_t *dead)
+s_dead_read (s_lmdb_t *self, MDB_txn *txn, uint64_t id, ab_lmdb_dead_t *dead)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, id), data;
+    MDB_val key = ab_lmdb_key (buffer, id), data;
     int rc = mdb_get (txn, self->dbi[S_DEAD], &key, &data);
-    return rc ? s_error (rc) : s_dead_decode (&data, id, dead);
+    return rc ? s_error (rc) : ab_lmdb_dead_decode (&data, id, dead);
 }
 
 static int
@@ -974,7 +700,7 @@ s_lmdb_get_dead (void *impl, uint64_t copy_id, ab_dead_letter_t *dead)
     int rc = s_read_begin (self, &txn);
     if (rc)
         return rc;
-    s_dead_t record;
+    ab_lmdb_dead_t record;
     if ((rc = s_dead_read (self, txn, copy_id, &record)) == 0 &&
         (rc = s_scratch_put (self, 0, record.dead.copy.edge_key)) == 0) {
         *dead = record.dead;
@@ -991,13 +717,13 @@ s_list_dead (s_lmdb_t *self, MDB_cursor *cursor, uint64_t *cursor_p,
              size_t limit, ab_dead_letter_t *dead, size_t *count_p)
 {
     uint8_t buffer[8];
-    MDB_val key = s_key (buffer, *cursor_p + 1), data;
+    MDB_val key = ab_lmdb_key (buffer, *cursor_p + 1), data;
     size_t count = 0, offset = 0;
     int rc = mdb_cursor_get (cursor, &key, &data, MDB_SET_RANGE);
     while (rc == 0 && count < limit) {
-        s_reader_t reader = {data.mv_data, data.mv_size, false};
-        uint64_t id = s_get (&reader, 8);
-        s_dead_t record;
+        ab_lmdb_reader_t reader = {data.mv_data, data.mv_size, false};
+        uint64_t id = ab_lmdb_get (&reader, 8);
+        ab_lmdb_dead_t record;
         if (reader.bad ||
             s_dead_read (self, mdb_cursor_txn (cursor), id, &record) != 0)
             return AB_EIO;
@@ -1040,13 +766,14 @@ s_lmdb_list_dead (void *impl, uint64_t *cursor_p, size_t limit,
 static int
 s_dead_del (s_lmdb_t *self, MDB_txn *txn, uint64_t copy_id)
 {
-    s_dead_t record;
+    ab_lmdb_dead_t record;
     int rc = s_dead_read (self, txn, copy_id, &record);
     if (rc)
         return rc;
     uint64_t message_id = record.dead.copy.message_id;
     uint8_t buffer[8], seq[8];
-    MDB_val key = s_key (buffer, copy_id), order = s_key (seq, record.seq);
+    MDB_val key = ab_lmdb_key (buffer, copy_id),
+            order = ab_lmdb_key (seq, record.seq);
     if ((rc = mdb_del (txn, self->dbi[S_DEAD], &key, NULL)) != 0 ||
         (rc = mdb_del (txn, self->dbi[S_ORDER], &order, NULL)) != 0)
         return s_fail (self, rc);
@@ -1112,7 +839,7 @@ s_lmdb_set_seq (void *impl, const char *producer, const char *edge_key,
     if (rc == 0) {
         uint8_t buffer[8];
         MDB_val key = {strlen (name), name},
-                data = s_key (buffer, (uint64_t)seq);
+                data = ab_lmdb_key (buffer, (uint64_t)seq);
         rc = mdb_put (txn, self->dbi[S_SEQS], &key, &data, 0);
         rc = s_write_end (self, rc ? s_fail (self, rc) : 0);
     }
@@ -1129,14 +856,14 @@ s_recover_messages (s_lmdb_t *self, MDB_cursor *cursor,
     MDB_val key, data;
     int rc;
     while ((rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT)) == 0) {
-        s_reader_t reader = {key.mv_data, key.mv_size, false};
-        uint64_t id = s_get (&reader, 8);
-        s_parsed_t parsed;
+        ab_lmdb_reader_t reader = {key.mv_data, key.mv_size, false};
+        uint64_t id = ab_lmdb_get (&reader, 8);
+        ab_lmdb_parsed_t parsed;
         ab_message_t *message = NULL;
-        if (reader.bad || (rc = s_message_parse (&data, &parsed)) != 0)
+        if (reader.bad || (rc = ab_lmdb_message_parse (&data, &parsed)) != 0)
             return AB_EIO;
         parsed.message.id = id;
-        if ((rc = s_message_decode (&parsed, &message)) != 0)
+        if ((rc = ab_lmdb_message_decode (&parsed, &message)) != 0)
             return rc;
         rc = on_message (arg, message);
         ab_message_destroy (&message);
@@ -1153,11 +880,11 @@ s_recover_copies (s_lmdb_t *self, MDB_cursor *cursor, ab_store_copy_fn *on_copy,
     MDB_val key, data;
     int rc;
     while ((rc = mdb_cursor_get (cursor, &key, &data, MDB_NEXT)) == 0) {
-        s_reader_t reader = {key.mv_data, key.mv_size, false};
-        uint64_t id = s_get (&reader, 8);
-        reader = (s_reader_t){data.mv_data, data.mv_size, false};
+        ab_lmdb_reader_t reader = {key.mv_data, key.mv_size, false};
+        uint64_t id = ab_lmdb_get (&reader, 8);
+        reader = (ab_lmdb_reader_t){data.mv_data, data.mv_size, false};
         ab_copy_t copy;
-        if (s_copy_decode (&reader, id, &copy) != 0)
+        if (ab_lmdb_copy_decode (&reader, id, &copy) != 0)
             return AB_EIO;
         if ((rc = on_copy (arg, &copy)) != 0)
             return rc;
@@ -1298,7 +1025,7 @@ s_schema_create (s_lmdb_t *self, MDB_txn *txn, ab_diag_t *diag,
 {
     uint8_t format[S_FORMAT_SIZE] = {0}, *at = format + S_MAGIC_SIZE;
     memcpy (format, S_MAGIC, strlen (S_MAGIC));
-    s_put32 (&at, S_FORMAT);
+    ab_lmdb_put32 (&at, S_FORMAT);
     if (getrandom (at, 16, 0) != 16) {
         ab_diag_add (diag, path, 0, 0, "no random bytes for the store id: %s",
                      strerror (errno));
@@ -1334,8 +1061,9 @@ s_format_check (s_lmdb_t *self, MDB_txn *txn, ab_diag_t *diag, const char *path)
                      "record in its meta database");
         return AB_EINVAL;
     }
-    s_reader_t reader = {(uint8_t *)data.mv_data + S_MAGIC_SIZE, 20, false};
-    uint32_t version = (uint32_t)s_get (&reader, 4);
+    ab_lmdb_reader_t reader = {(uint8_t *)data.mv_data + S_MAGIC_SIZE, 20,
+                               false};
+    uint32_t version = (uint32_t)ab_lmdb_get (&reader, 4);
     if (version != S_FORMAT) {
         ab_diag_add (diag, path, 0, 0,
                      "store format %u; this agentbus reads format %d%s",

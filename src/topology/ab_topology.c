@@ -505,12 +505,18 @@ s_schema_folder (s_loader_t *self, const char *folder, ab_pos_t pos,
     zlistx_set_destructor (names, (zlistx_destructor_fn *)zstr_free);
     struct dirent *entry;
     while ((entry = readdir (dir)))
-        if (entry->d_name[0] != '.' && s_schema_extension (entry->d_name))
-            zlistx_add_end (names,
-                            zsys_sprintf ("%s/%s", folder, entry->d_name));
+        if (entry->d_name[0] != '.' && s_schema_extension (entry->d_name)) {
+            char *path = zsys_sprintf ("%s/%s", folder, entry->d_name);
+            if (path)
+                zlistx_add_end (names, path);
+            else
+                S_ERR (self, pos, "out of memory");
+        }
     closedir (dir);
     size_t count = zlistx_size (names);
     char **sorted = calloc (count ? count : 1, sizeof (char *));
+    if (!sorted)
+        S_ERR (self, pos, "out of memory");
     size_t used = 0;
     for (char *name = zlistx_first (names); sorted && name;
          name = zlistx_next (names))
@@ -868,12 +874,19 @@ s_bad_value (s_loader_t *self, int option, ab_pos_t pos)
     }
 }
 
-/* Reads every option of one mapping (an edge, or `defaults:` when
-   `in_defaults`) over the values already in `edge`. */
+/* Which mapping s_read_options reads. */
+typedef enum {
+    S_AN_EDGE,     /* an entry of `edges:` */
+    S_THE_DEFAULTS /* `defaults:`, where from/to/type may not appear */
+} s_block_t;
+
+/* Reads every option of one mapping (an edge, or `defaults:`) over the
+   values already in `edge`. */
 static void
 s_read_options (s_loader_t *self, json_t *map, ab_edge_t *edge,
-                s_where_t *where, bool in_defaults)
+                s_where_t *where, s_block_t block)
 {
+    bool in_defaults = block == S_THE_DEFAULTS;
     const char *key;
     json_t *value;
     json_object_foreach (map, key, value)
@@ -1045,7 +1058,8 @@ s_edges (s_loader_t *self, json_t *root)
     s_where_t defaults_where = {0};
     json_t *defaults = json_object_get (root, "defaults");
     if (json_is_object (defaults))
-        s_read_options (self, defaults, &self->defaults, &defaults_where, true);
+        s_read_options (self, defaults, &self->defaults, &defaults_where,
+                        S_THE_DEFAULTS);
     else if (defaults)
         S_ERR (self, ab_yaml_value_pos (self->doc, root, "defaults"),
                "defaults must be a mapping of edge options");
@@ -1079,7 +1093,7 @@ s_edges (s_loader_t *self, json_t *root)
         edge->line = pos.line;
         edge->column = pos.column;
         s_where_t where = defaults_where;
-        s_read_options (self, item, edge, &where, false);
+        s_read_options (self, item, edge, &where, S_AN_EDGE);
         routable[topo->edge_count] = s_check_edge (self, edge, &where, pos);
         if (routable[topo->edge_count] && edge->type)
             s_route_add (self, edge);
@@ -1228,8 +1242,8 @@ s_check_top (s_loader_t *self, json_t *root)
                "topology name must match [a-z0-9][a-z0-9._-]* (at most %d "
                "bytes)",
                S_NAME_MAX);
-    else
-        self->topo->name = strdup (json_string_value (name));
+    else if (!(self->topo->name = strdup (json_string_value (name))))
+        S_ERR (self, S_NOWHERE, "out of memory");
     if (!json_object_get (root, "agents"))
         S_ERR (self, ab_yaml_root_pos (self->doc), "missing 'agents'");
     return true;
@@ -1465,82 +1479,16 @@ ab_edge_accepts_version (const ab_edge_t *edge, int version)
     return false;
 }
 
-/* --- Output ------------------------------------------------------------- */
-
-/* "TYPE@all" or "TYPE@1,2" (names need no DOT escaping: the name rule
-   allows only [a-z0-9._-]). */
-static void
-s_dot_label (FILE *out, const ab_edge_t *edge)
-{
-    fprintf (out, "%s@", edge->type);
-    if (!edge->versions)
-        fputs ("all", out);
-    for (size_t i = 0; i < edge->version_count; i++)
-        fprintf (out, "%s%d", i ? "," : "", edge->versions[i]);
-}
-
-static void
-s_dot_edge (FILE *out, const ab_edge_t *edge)
-{
-    fprintf (out, "  \"%s\" -> \"%s\" [label=\"", edge->from, edge->to);
-    s_dot_label (out, edge);
-    if (edge->reply)
-        fprintf (out, "\\n→ %s", edge->reply);
-    if (edge->ordering == AB_ORDERING_STRICT)
-        fputs ("\\nordering: strict", out);
-    fputc ('"', out);
-    if (edge->reply)
-        fputs (", style=bold", out);
-    if (edge->ordering == AB_ORDERING_STRICT)
-        fputs (", color=blue", out);
-    fputs ("];\n", out);
-    if (edge->dead_letter)
-        fprintf (
-            out,
-            "  \"%s\" -> \"%s\" [label=\"dead letters (%s)\", style=dotted, "
-            "arrowhead=empty];\n",
-            edge->to, edge->dead_letter, edge->type);
-}
-
-char *
-ab_topology_dot (const ab_topology_t *self)
+size_t
+ab_topology_type_count (const ab_topology_t *self)
 {
     assert (self);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream (&text, &size);
-    if (!out)
-        return NULL;
-    fprintf (out, "digraph \"%s\" {\n  rankdir=LR;\n", self->name);
-    fputs ("  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n"
-           "  edge [fontname=\"Helvetica\", fontsize=10];\n",
-           out);
-    for (size_t i = 0; i < self->agent_count; i++)
-        fprintf (out, "  \"%s\";\n", self->agents[i]);
-    for (size_t i = 0; i < self->edge_count; i++)
-        s_dot_edge (out, &self->edges[i]);
-    fputs ("}\n", out);
-    if (fclose (out) != 0) {
-        free (text);
-        return NULL;
-    }
-    return text;
+    return zhashx_size (self->types);
 }
 
-static const char *
-s_plural (size_t count)
-{
-    return count == 1 ? "" : "s";
-}
-
-char *
-ab_topology_summary (const ab_topology_t *self)
+size_t
+ab_topology_version_count (const ab_topology_t *self)
 {
     assert (self);
-    size_t types = zhashx_size (self->types);
-    return zsys_sprintf (
-        "%s: %zu agent%s, %zu edge%s, %zu type%s, %zu schema version%s",
-        self->id, self->agent_count, s_plural (self->agent_count),
-        self->edge_count, s_plural (self->edge_count), types, s_plural (types),
-        self->version_count, s_plural (self->version_count));
+    return self->version_count;
 }

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "common/ab_diag.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
 
 typedef enum {
     AB_ORDERING_NONE = 0,
@@ -97,8 +97,7 @@ size_t ab_topology_edges_from (const ab_topology_t *self, size_t from_agent,
 /* The request edge (one with `reply`) of `type` from `from_agent`, or
    NULL. */
 const ab_edge_t *ab_topology_request_edge (const ab_topology_t *self,
-                                           size_t from_agent,
-                                           const char *type);
+                                           size_t from_agent, const char *type);
 
 /* True when `type` has at least one schema version. */
 bool ab_topology_has_type (const ab_topology_t *self, const char *type);
@@ -117,10 +116,10 @@ const ab_registry_t *ab_topology_registry (const ab_topology_t *self);
 /* True when `version` passes the edge's `versions` list. */
 bool ab_edge_accepts_version (const ab_edge_t *edge, int version);
 
-/* Graphviz DOT of the graph (the caller's to free). */
-char *ab_topology_dot (const ab_topology_t *self);
+/* How many message types have at least one schema version. */
+size_t ab_topology_type_count (const ab_topology_t *self);
 
-/* One-line summary for `agentbus check` (the caller's to free). */
-char *ab_topology_summary (const ab_topology_t *self);
+/* How many schema versions (type/version pairs) were loaded. */
+size_t ab_topology_version_count (const ab_topology_t *self);
 
 #endif

@@ -18,7 +18,7 @@
 #include "ab_check.h"
 
 #define MAX_ATTACH 16
-#define WAIT_MS 3000
+#define WAIT_MS 20000 /* for what must come: generous on a loaded machine */
 
 typedef struct _fake_t fake_t;
 typedef void (script_fn) (fake_t *f);
@@ -252,7 +252,7 @@ script_connect (fake_t *f)
 START_TEST (test_connect_welcome)
 {
     fake_t *f = fake_start (script_connect);
-    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ab_agent_t *agent = s_agent (f, WAIT_MS, 0);
     ck_assert (!ab_agent_connected (agent));
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     ck_assert (ab_agent_connected (agent));
@@ -282,7 +282,9 @@ script_refuse (fake_t *f)
 START_TEST (test_connect_refused_and_timeout)
 {
     fake_t *f = fake_start (script_refuse);
-    ab_agent_t *agent = s_agent (f, 300, 0);
+    /* 2 s: the first call's answer comes in time on a loaded machine too;
+       the second call gets none and times out */
+    ab_agent_t *agent = s_agent (f, 2000, 0);
     ck_assert_int_eq (ab_agent_connect (agent), AB_ENOENT);
     ck_assert_str_eq (ab_agent_last_error (agent), "unknown_agent");
     ck_assert_int_eq (ab_agent_connect (agent), AB_ETIMEDOUT);
@@ -367,7 +369,7 @@ script_publish (fake_t *f)
 START_TEST (test_publish_ok_and_reject)
 {
     fake_t *f = fake_start (script_publish);
-    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ab_agent_t *agent = s_agent (f, WAIT_MS, 0);
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     atomic_store (&s_freed, 0);
     char *small = strdup ("xyz");
@@ -439,7 +441,7 @@ script_interleave (fake_t *f)
 START_TEST (test_deliveries_buffered_while_waiting)
 {
     fake_t *f = fake_start (script_interleave);
-    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ab_agent_t *agent = s_agent (f, WAIT_MS, 0);
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     ab_header_t header = {.type = "t", .id = "mine"};
     ck_assert_int_eq (ab_agent_publish_text (agent, &header, "{}", NULL, 0), 1);
@@ -495,7 +497,7 @@ script_garbage (fake_t *f)
 START_TEST (test_bad_frames_from_broker)
 {
     fake_t *f = fake_start (script_garbage);
-    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ab_agent_t *agent = s_agent (f, WAIT_MS, 0);
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     ab_header_t header = {.type = "t", .id = "g"};
     /* `routed` not a number: the call still succeeds, with 0. */
@@ -591,7 +593,9 @@ script_protocol_error (fake_t *f)
 START_TEST (test_protocol_error_and_timeout)
 {
     fake_t *f = fake_start (script_protocol_error);
-    ab_agent_t *agent = s_agent (f, 300, 0);
+    /* 2 s: the first call's answer comes in time on a loaded machine too;
+       the second call gets none and times out */
+    ab_agent_t *agent = s_agent (f, 2000, 0);
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     ab_header_t header = {.type = "t"};
     ck_assert_int_eq (ab_agent_publish_text (agent, &header, "{}", NULL, 0),
@@ -638,7 +642,7 @@ script_consume (fake_t *f)
 START_TEST (test_receive_ack_nack)
 {
     fake_t *f = fake_start (script_consume);
-    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ab_agent_t *agent = s_agent (f, WAIT_MS, 0);
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     ab_delivery_t *d = NULL;
     ck_assert_int_eq (ab_agent_receive (agent, WAIT_MS, &d), 0);
@@ -739,7 +743,7 @@ s_collect (ab_delivery_t *partial, void *arg)
 START_TEST (test_request_streamed)
 {
     fake_t *f = fake_start (script_request);
-    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ab_agent_t *agent = s_agent (f, WAIT_MS, 0);
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     ab_header_t header = {.type = "llm.prompt", .timeout_ms = 1000};
     json_t *payload = json_pack ("{s:s}", "prompt", "hi");
@@ -793,7 +797,7 @@ script_reply (fake_t *f)
 START_TEST (test_reply_to_request)
 {
     fake_t *f = fake_start (script_reply);
-    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ab_agent_t *agent = s_agent (f, WAIT_MS, 0);
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     ab_delivery_t *d = NULL;
     ck_assert_int_eq (ab_agent_receive (agent, WAIT_MS, &d), 0);
@@ -854,7 +858,7 @@ script_not_registered (fake_t *f)
 START_TEST (test_not_registered_says_hello_again)
 {
     fake_t *f = fake_start (script_not_registered);
-    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ab_agent_t *agent = s_agent (f, WAIT_MS, 0);
     ck_assert_int_eq (ab_agent_connect (agent), 0);
     ab_header_t header = {.type = "t"};
     ck_assert_int_eq (ab_agent_publish_text (agent, &header, "{}", NULL, 0), 3);

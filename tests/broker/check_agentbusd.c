@@ -41,12 +41,14 @@ s_spawn (s_daemon_t *daemon, const char **args)
     free (binary);
 }
 
-/* Waits for the process to end (at most 5 s); returns its exit status. */
+/* Waits for the process to end (at most H_WAIT ms); returns its exit
+   status. */
 static int
 s_wait (s_daemon_t *daemon)
 {
     int status = 0;
-    for (int i = 0; i < 500; i++) {
+    int64_t deadline = zclock_mono () + H_WAIT;
+    while (zclock_mono () < deadline) {
         if (waitpid (daemon->pid, &status, WNOHANG) == daemon->pid)
             return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
         zclock_sleep (10);
@@ -69,6 +71,22 @@ s_log_text (s_daemon_t *daemon)
     return text;
 }
 
+/* Waits (up to H_WAIT ms) until the daemon's log holds `text`. */
+static void
+s_wait_log (s_daemon_t *daemon, const char *text)
+{
+    int64_t deadline = zclock_mono () + H_WAIT;
+    while (true) {
+        char *log = s_log_text (daemon);
+        bool found = strstr (log, text) != NULL;
+        free (log);
+        if (found)
+            return;
+        ck_assert_msg (zclock_mono () < deadline, "no '%s' in the log", text);
+        zclock_sleep (10);
+    }
+}
+
 static void
 s_finish (s_daemon_t *daemon)
 {
@@ -89,7 +107,8 @@ s_target (s_daemon_t *daemon)
 static zsock_t *
 s_agent (h_broker_t *target, const char *agent)
 {
-    for (int i = 0; i < 100; i++) {
+    int64_t deadline = zclock_mono () + H_WAIT;
+    while (zclock_mono () < deadline) {
         zsock_t *dealer = h_connect (target);
         char header[128];
         snprintf (header, sizeof header, "{\"agent\":\"%s\"}", agent);
@@ -141,7 +160,8 @@ END_TEST
 static void
 s_wait_routed (zsock_t *producer, int routed)
 {
-    for (int i = 0; i < 100; i++) {
+    int64_t deadline = zclock_mono () + H_WAIT;
+    while (zclock_mono () < deadline) {
         h_send (producer, "PUB", "{\"type\":\"test.note\",\"version\":1}",
                 "{\"text\":\"r\"}");
         h_msg_t *ok = h_expect (producer, "OK");
@@ -171,7 +191,7 @@ START_TEST (test_sighup_reload)
     s_wait_routed (producer, 2);
     h_install ("bad-topology.yaml", path);
     kill (daemon.pid, SIGHUP);
-    zclock_sleep (200);
+    s_wait_log (&daemon, "reload failed");
     /* the old topology stays, and the agent stayed connected */
     s_wait_routed (producer, 2);
     kill (daemon.pid, SIGINT);

@@ -1,12 +1,14 @@
 /*  check_error - the error model and the shared dtype table */
 
 #include <check.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agentbus.h"
 #include "ab_check.h"
+#include "common/ab_oom.h"
 
 START_TEST (test_strerror_every_code)
 {
@@ -31,7 +33,7 @@ END_TEST
 START_TEST (test_dtype_names_round_trip)
 {
     static const char *names[] = {
-        "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32",
+        "bool",  "int8",   "uint8",   "int16",    "uint16",  "int32",  "uint32",
         "int64", "uint64", "float16", "bfloat16", "float32", "float64"};
     static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 8, 8, 2, 2, 4, 8};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -70,6 +72,23 @@ START_TEST (test_tensor_nbytes)
 }
 END_TEST
 
+START_TEST (test_oom_check_passes_pointers_through)
+{
+    char *copy = ab_oom_check (strdup ("kept"));
+    ck_assert_str_eq (copy, "kept");
+    free (copy);
+}
+END_TEST
+
+/* The documented abort: SIGABRT, not a NULL that goes on being used. */
+START_TEST (test_oom_check_aborts_on_null)
+{
+    void *nothing = NULL;
+    ab_oom_check (nothing);
+    ck_abort_msg ("ab_oom_check returned");
+}
+END_TEST
+
 int
 main (void)
 {
@@ -79,6 +98,8 @@ main (void)
     tcase_add_test (tcase, test_strerror_out_of_range);
     tcase_add_test (tcase, test_dtype_names_round_trip);
     tcase_add_test (tcase, test_tensor_nbytes);
+    tcase_add_test (tcase, test_oom_check_passes_pointers_through);
+    tcase_add_test_raise_signal (tcase, test_oom_check_aborts_on_null, SIGABRT);
     suite_add_tcase (suite, tcase);
     return ab_check_run (suite);
 }

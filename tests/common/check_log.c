@@ -16,7 +16,7 @@ s_log_to_memory (ab_log_level_t level, FILE **stream_p)
 {
     *stream_p = open_memstream (&s_buffer, &s_size);
     ck_assert_ptr_nonnull (*stream_p);
-    return ab_log_new (*stream_p, level, false);
+    return ab_log_new (*stream_p, level, AB_LOG_UNSTAMPED);
 }
 
 START_TEST (test_levels_filter_lines)

@@ -17,6 +17,7 @@ Paths come from the environment ``make check`` exports (``AB_SRCDIR``,
 a script also runs by hand.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -43,7 +44,19 @@ FIXTURES = os.path.join(SRCDIR, "tests", "fixtures", "pybroker")
 TOPOLOGY = os.path.join(FIXTURES, "topology.yaml")
 
 #: How long a broker may take to start answering, in seconds.
-START_TIMEOUT = 10.0
+START_TIMEOUT = 30.0
+
+#: How long a test waits for something that must happen, in ms.  Waiting
+#: costs nothing when it comes, so this is generous: a loaded CI machine
+#: may take seconds to answer what an idle one answers in a millisecond.
+#: A test that measures a time measures it with a lower bound ("not
+#: before the ack timeout"), never with this.
+WAIT_MS = 20000
+
+#: How long ``assertNoDelivery`` watches by default, in ms.  Where a test
+#: can, it proves "nothing more" with a marker sent after (``assertNext``)
+#: instead: that answer does not depend on how fast the machine is.
+QUIET_MS = 300
 
 
 def free_port():
@@ -57,6 +70,26 @@ def write_config(path, config):
     """Writes a broker configuration (a dict of top-level keys) as YAML."""
     with open(path, "w") as f:
         yaml.safe_dump(config, f, default_flow_style=False)
+
+
+def derived_topology(path, edges, base=TOPOLOGY):
+    """Writes to ``path`` a copy of the topology ``base`` with some edges
+    changed: ``edges`` maps (to, type) to the settings to set on every
+    edge to agent ``to`` for ``type`` (whoever its producer).  Returns
+    ``path``."""
+    with open(base) as f:
+        doc = yaml.safe_load(f)
+    doc["schemas"] = os.path.join(os.path.dirname(base), doc["schemas"])
+    unused = set(edges)
+    for edge in doc["edges"]:
+        key = (edge["to"], edge["type"])
+        if key in edges:
+            edge.update(edges[key])
+            unused.discard(key)
+    if unused:
+        raise KeyError("no such edge in %s: %r" % (base, sorted(unused)))
+    write_config(path, doc)
+    return path
 
 
 class Broker:
@@ -138,6 +171,7 @@ class Broker:
     def agent(self, name, **kwargs):
         """An ``agentbus.Agent`` on this broker (closed by ``stop``)."""
         kwargs.setdefault("context", self.context)
+        kwargs.setdefault("timeout_ms", WAIT_MS)  # PUB, HELLO, PING answers
         a = agentbus.Agent(self.endpoint, name, **kwargs)
         self.agents.append(a)
         return a
@@ -146,6 +180,34 @@ class Broker:
         """A connected socket that has not said HELLO."""
         kwargs["hello"] = False
         return self.agent("-", **kwargs)
+
+    def counters(self):
+        """The broker's counters, from its admin socket (the config must
+        name an ``admin_endpoint``)."""
+        req = self.context.socket(zmq.REQ)
+        req.setsockopt(zmq.LINGER, 0)
+        req.setsockopt(zmq.RCVTIMEO, WAIT_MS)
+        req.connect(self.config["admin_endpoint"])
+        try:
+            req.send_string('{"cmd": "counters"}')
+            return json.loads(req.recv_string())["counters"]
+        finally:
+            req.close()
+
+    def connections(self):
+        """How many TCP connections the broker holds open on its
+        endpoint (its own ends, established or closed by the peer but not
+        yet by the broker), read from /proc/net/tcp."""
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        count = 0
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, state = fields[1], fields[3]
+                if int(local.split(":")[1], 16) == port and \
+                        state in ("01", "08"):  # ESTABLISHED, CLOSE_WAIT
+                    count += 1
+        return count
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -206,9 +268,23 @@ class BrokerTestCase(unittest.TestCase):
 
     config = None
     topology = TOPOLOGY
+    #: edges of ``topology`` to change for this class: (to, type) ->
+    #: settings (see ``derived_topology``); e.g. a short ack timeout on
+    #: the one edge whose retries a class measures.
+    edges = None
+    #: True: the broker gets an admin socket (``self.broker.counters()``)
+    admin_socket = False
 
     def setUp(self):
-        self.broker = Broker(self.topology, self.config)
+        config = self.config
+        if self.admin_socket:
+            config = dict(config or {}, admin_endpoint="tcp://127.0.0.1:%d"
+                          % free_port())
+        self.broker = Broker(self.topology, config)
+        if self.edges:
+            self.broker.topology = derived_topology(
+                os.path.join(self.broker.tmpdir, "topology.yaml"),
+                self.edges, self.topology)
         self.addCleanup(self.broker.cleanup)
         self.addCleanup(self.check_sanitizers)
         self.addCleanup(self.broker.close)
@@ -243,14 +319,29 @@ class BrokerTestCase(unittest.TestCase):
 
     # -- assertions ---------------------------------------------------------
 
-    def expect(self, agent, timeout_ms=3000):
+    def expect(self, agent, timeout_ms=WAIT_MS):
         """The next delivery of ``agent``; fails if none comes in time."""
         d = agent.receive(timeout_ms)
         self.assertIsNotNone(d, "%s: no delivery within %d ms"
                              % (agent.agent, timeout_ms))
         return d
 
-    def assertNoDelivery(self, agent, timeout_ms=300, retries_of=()):
+    def assertNext(self, agent, marker_id, retries_of=()):
+        """Everything ``agent`` receives up to the delivery whose id is
+        ``marker_id`` (a message published after the ones that must not
+        arrive, on the same edge so it comes after them) is a
+        redelivery of ``retries_of``; returns the marker's Delivery.
+        Unlike ``assertNoDelivery`` this does not depend on how long the
+        broker takes."""
+        allowed = {d.msg for d in retries_of}
+        while True:
+            d = self.expect(agent)
+            if d.id == marker_id:
+                return d
+            self.assertIn(d.msg, allowed, "%s: unexpected delivery %r %r"
+                          % (agent.agent, d, d.payload))
+
+    def assertNoDelivery(self, agent, timeout_ms=QUIET_MS, retries_of=()):
         """Nothing arrives for ``agent`` within ``timeout_ms``, except
         redeliveries of the copies in ``retries_of`` (Deliveries whose
         ack timeout may run out while the test holds them)."""
@@ -264,17 +355,29 @@ class BrokerTestCase(unittest.TestCase):
             self.assertIn(d.msg, allowed, "%s: unexpected delivery %r %r"
                           % (agent.agent, d, d.payload))
 
-    def expect_message(self, raw, timeout_ms=3000):
+    def expect_message(self, raw, timeout_ms=WAIT_MS):
         """The next parsed message on a raw agent."""
         m = raw.recv_message(timeout_ms)
         self.assertIsNotNone(m, "no answer within %d ms" % timeout_ms)
         return m
 
-    def assertError(self, raw, code, timeout_ms=3000):
+    def assertError(self, raw, code, timeout_ms=WAIT_MS):
         m = self.expect_message(raw, timeout_ms)
         self.assertEqual(m.command, "ERROR", m.header)
         self.assertEqual(m.header.get("code"), code, m.header)
         return m
+
+    def wait_until(self, predicate, what, timeout_ms=WAIT_MS, step=0.01):
+        """Polls ``predicate()`` until it is true; fails naming ``what``
+        if it is not within ``timeout_ms``.  Returns its last value."""
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                self.fail("%s: not within %d ms" % (what, timeout_ms))
+            time.sleep(step)
 
     def assertRejected(self, code, fn, *args, **kwargs):
         with self.assertRaises(agentbus.Rejected) as cm:

@@ -23,6 +23,11 @@ AGENTBUSD = os.path.join(BUILDDIR, "agentbusd")
 AGENTBUS = os.path.join(BUILDDIR, "agentbus")
 SCHEMAS = os.path.abspath(os.path.join(SRCDIR, "tests", "fixtures", "broker", "schemas"))
 
+#: How long a test waits for something that must happen, in ms: generous,
+#: since a loaded CI machine may take seconds for what an idle one does at
+#: once (waiting costs nothing when the thing comes).
+WAIT_MS = 20000
+
 
 def free_port():
     with socket.socket() as s:
@@ -35,11 +40,13 @@ class Broker:
 
     def __init__(self, config_extra="", dead_letter=False, max_attempts=5,
                  durable=True, consumers=("consumer",), data_dir=True,
-                 ack_timeout_ms=1000):
+                 ack_timeout_ms=1000, heartbeat_ms=20000):
         """One edge producer -> C of type test.note per name C in
         `consumers` (a fan-out when there are several), durable or not;
         `dead_letter` adds an agent `graveyard` as their dead_letter
-        agent; `data_dir` False runs without one (memory store only)."""
+        agent; `data_dir` False runs without one (memory store only).
+        The heartbeat is long: the raw agents below do not PING by
+        themselves, and no test here measures it."""
         self.dir = tempfile.mkdtemp(prefix="ab-durable-")
         self.data = os.path.join(self.dir, "data") if data_dir else None
         self.endpoint = "tcp://127.0.0.1:%d" % free_port()
@@ -61,20 +68,31 @@ class Broker:
         self.config = os.path.join(self.dir, "agentbusd.yaml")
         with open(self.config, "w") as f:
             f.write("endpoint: %s\ntopology: %s\n%s"
-                    "admin_endpoint: %s\nheartbeat_ms: 300\n%s"
+                    "admin_endpoint: %s\nheartbeat_ms: %d\n%s"
                     % (self.endpoint, topology,
                        "data_dir: %s\n" % self.data if self.data else "",
-                       self.admin, config_extra))
+                       self.admin, heartbeat_ms, config_extra))
         self.proc = None
         self.log = open(os.path.join(self.dir, "agentbusd.log"), "ab")
 
     def start(self):
+        """Starts agentbusd and waits until its admin socket answers (it
+        has recovered its store and serves)."""
         self.proc = subprocess.Popen([AGENTBUSD, "--config", self.config],
                                      stdout=self.log, stderr=self.log)
-        time.sleep(0.05)
-        if self.proc.poll() is not None:
-            raise RuntimeError("agentbusd exited %d; log in %s"
-                               % (self.proc.returncode, self.dir))
+        deadline = time.monotonic() + WAIT_MS / 1000.0
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("agentbusd exited %d; log in %s"
+                                   % (self.proc.returncode, self.dir))
+            try:
+                if self.admin_request({"cmd": "counters"}, 200).get("ok"):
+                    return
+            except zmq.Again:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("agentbusd did not answer within %d ms; "
+                                   "log in %s" % (WAIT_MS, self.dir))
 
     def kill(self):
         self.proc.kill()
@@ -84,7 +102,7 @@ class Broker:
         self.proc.terminate()
         return self.proc.wait(timeout=10)
 
-    def admin_request(self, request, timeout=3000):
+    def admin_request(self, request, timeout=WAIT_MS):
         ctx = zmq.Context.instance()
         req = ctx.socket(zmq.REQ)
         req.setsockopt(zmq.LINGER, 0)
@@ -150,7 +168,7 @@ class Agent:
         if command == "WELCOME":
             self.hello_at = None
         elif (command == "ERROR" and header.get("code") == "not_registered"
-              and (self.hello_at is None or time.time() - self.hello_at > 1)):
+              and (self.hello_at is None or time.time() - self.hello_at > 5)):
             self.hello()
         return command, header, payload
 

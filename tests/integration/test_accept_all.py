@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 
 import abtest
 
@@ -116,7 +115,7 @@ class AcceptAll(abtest.BrokerTestCase):
 
     # -- helpers ------------------------------------------------------------
 
-    def expect_raw_deliver(self, agent, timeout_ms=3000):
+    def expect_raw_deliver(self, agent, timeout_ms=abtest.WAIT_MS):
         """The next DELIVER of ``agent`` as raw frames (bytes); acked."""
         frames = agent.recv_frames(timeout_ms)
         self.assertIsNotNone(frames, "%s: no delivery" % agent.agent)
@@ -225,7 +224,7 @@ class AcceptAll(abtest.BrokerTestCase):
         llm.send_frames("REP", {"msg": header["msg"]}, b"[ 1 ,2 ]")
         m = self.expect_message(llm)
         self.assertEqual(m.command, "OK", m.header)
-        frames = f.recv_frames(3000)
+        frames = f.recv_frames(abtest.WAIT_MS)
         self.assertIsNotNone(frames, "no REPLY")
         frames = [x.bytes for x in frames]
         self.assertEqual(frames[1], b"REPLY")
@@ -234,10 +233,13 @@ class AcceptAll(abtest.BrokerTestCase):
     # -- a consumer that vanishes -------------------------------------------
 
     def vanish(self, agent):
-        """Closes the agent's socket without BYE and gives the broker's
-        libzmq time to see the connection close."""
+        """Closes the agent's socket without BYE and waits until the
+        broker's libzmq has closed its end of the connection (so the
+        broker's next DELIVER to it is refused)."""
+        before = self.broker.connections()
         agent.socket.close(0)
-        time.sleep(0.5)
+        self.wait_until(lambda: self.broker.connections() < before,
+                        "the broker closes the vanished connection")
 
     def test_vanished_consumer_copies_go_to_the_other_instance(self):
         # x and y both have credit; x is gone when the messages come, so
@@ -250,7 +252,7 @@ class AcceptAll(abtest.BrokerTestCase):
         self.vanish(x)
         for n in range(4):
             p.publish("job.true", json.dumps({"n": n}).encode())
-        got = sorted(self.expect(y, 3000).payload["n"] for _ in range(4))
+        got = sorted(self.expect(y).payload["n"] for _ in range(4))
         self.assertEqual(got, [0, 1, 2, 3])
 
     def test_vanished_consumer_single_copy_without_other_traffic(self):
@@ -262,7 +264,7 @@ class AcceptAll(abtest.BrokerTestCase):
         y = self.agent("slow", instance="y")
         self.vanish(x)
         p.publish("job.true", b'{"n": 0}')
-        d = self.expect(y, 3000)
+        d = self.expect(y)
         self.assertEqual(d.payload, {"n": 0})
         d.ack()
 
@@ -278,7 +280,7 @@ class AcceptAll(abtest.BrokerTestCase):
         self.vanish(x)
         p.publish("job.true", b'{"n": 2}')
         y = self.agent("slow", instance="y")
-        deliveries = [self.expect(y, 3000) for _ in range(3)]
+        deliveries = [self.expect(y) for _ in range(3)]
         self.assertEqual(sorted(d.payload["n"] for d in deliveries),
                          [0, 1, 2])
         for d in deliveries:

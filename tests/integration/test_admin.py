@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from durable_harness import AGENTBUS, Agent, Broker  # noqa: E402
+from durable_harness import AGENTBUS, WAIT_MS, Agent, Broker  # noqa: E402
 
 
 def cli(broker, *args):
@@ -22,11 +22,11 @@ def cli(broker, *args):
                          if args and args[0] in ("list",) else
                          [AGENTBUS, "dead", args[0], "--admin", broker.admin,
                           *args[1:]],
-                         capture_output=True, text=True, timeout=20)
+                         capture_output=True, text=True, timeout=60)
     return run.returncode, run.stdout, run.stderr
 
 
-def expect(agent, command, timeout=3000):
+def expect(agent, command, timeout=WAIT_MS):
     deadline = time.time() + timeout / 1000
     while time.time() < deadline:
         answer = agent.recv(100)
@@ -51,7 +51,10 @@ def main():
             _, header, _ = expect(consumer, "DELIVER")
             consumer.send("NACK", {"msg": header["msg"], "requeue": False,
                                    "reason": "test"})
-        time.sleep(0.2)
+        deadline = time.monotonic() + WAIT_MS / 1000.0  # the NACKs are done
+        while len(broker.admin_request({"cmd": "dead.list", "limit": 10})
+                  ["dead"]) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
         rc, out, err = cli(broker, "list")
         lines = out.splitlines()
         assert rc == 0 and len(lines) == 5, (rc, out, err)

@@ -87,7 +87,7 @@ class FakeBroker(threading.Thread):
         with self.lock:
             return [s[0] for s in self.seen]
 
-    def wait_for(self, command, count=1, timeout=10.0):
+    def wait_for(self, command, count=1, timeout=30.0):
         """Waits until ``command`` has been received ``count`` times (a
         loaded machine may take a while)."""
         deadline = time.monotonic() + timeout
@@ -113,7 +113,7 @@ class HelperTest(unittest.TestCase):
         self.addCleanup(lambda: [a.close() for a in self.agents])
 
     def agent(self, name="producer", **kwargs):
-        a = agentbus.Agent(self.fake.endpoint, name, timeout_ms=2000,
+        a = agentbus.Agent(self.fake.endpoint, name, timeout_ms=20000,
                            **kwargs)
         self.agents.append(a)
         return a
@@ -164,17 +164,24 @@ class Session(HelperTest):
 class Heartbeat(HelperTest):
     heartbeat_ms = 60
 
+    def pings(self, count, wait):
+        """Runs ``wait`` (the agent's loop, 60 ms at a time) until the fake
+        broker got ``count`` PINGs: however slowly the machine runs the
+        loop, it must PING from it (bounded by a generous deadline)."""
+        deadline = time.monotonic() + 30
+        while self.fake.commands().count("PING") < count:
+            self.assertLess(time.monotonic(), deadline, "too few PINGs")
+            wait()
+
     def test_receive_loop_pings(self):
         a = self.agent()
-        self.assertIsNone(a.receive(400))
-        self.fake.wait_for("PING", 3)
+        self.pings(3, lambda: self.assertIsNone(a.receive(60)))
         self.assertEqual(a.errors, [])
 
     def test_poll_keeps_deliveries_and_pings(self):
         a = self.agent()
         self.fake.push(frames_of("DELIVER", {"msg": "k"}, {"v": 1}))
-        a.poll(300)
-        self.fake.wait_for("PING", 2)
+        self.pings(2, lambda: a.poll(60))
         self.assertEqual(a.receive(0).msg, "k")
 
     def test_heartbeat_off(self):
@@ -259,7 +266,7 @@ class Receive(HelperTest):
                         "seq": 9, "traceparent": "tp", "request": False},
             {"x": {"dtype": "float32", "shape": [2, 4], "frame": 0}},
             [x.tobytes()]))
-        d = a.receive(2000)
+        d = a.receive(20000)
         self.assertEqual((d.msg, d.type, d.version, d.sender, d.id,
                           d.attempt, d.seq, d.traceparent, d.request),
                          ("m7", "blob.tensor", 1, "producer", "p", 2, 9,
@@ -284,7 +291,7 @@ class Receive(HelperTest):
         a = self.agent()
         self.fake.push(frames_of("DELIVER", {"msg": "q", "request": True},
                                  {}))
-        d = a.receive(2000)
+        d = a.receive(20000)
         self.assertTrue(d.request)
         self.assertEqual(d.reply({"text": "t"}, partial=True), {"msg": "q"})
         self.assertEqual(self.fake.last("REP")[1],

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from durable_harness import Agent, Broker  # noqa: E402
+from durable_harness import WAIT_MS, Agent, Broker  # noqa: E402
 
 # (sync mode, kills): a killed process loses nothing committed in any mode
 ROUNDS = (("sync: always\n", 8), ("sync: {batch_ms: 5}\n", 4))
@@ -87,10 +87,18 @@ def crash(config, kills):
                     acked.add(pid)
                 answer = consumer.recv(0)
 
-        def run(seconds, publish=True):
+        def oks():
+            return sum(len(p.ok) for p in publishers)
+
+        def run(seconds, publish=True, min_ok=0):
+            # runs for `seconds`, and on until `min_ok` more PUBs got OK
+            # (on a loaded machine a window holds fewer), within bounds
             end = time.time() + seconds
+            want = oks() + min_ok
             last_ping = 0
-            while time.time() < end:
+            give_up = end + WAIT_MS / 1000.0
+            while time.time() < end or (oks() < want and
+                                        time.time() < give_up):
                 if publish:
                     for p in publishers:
                         p.pump()
@@ -102,14 +110,15 @@ def crash(config, kills):
                         p.agent.send("PING", {})
 
         for _ in range(kills):
-            run(random.uniform(0.15, 0.6))
+            # at least 100 OKs over the run whatever the machine's speed
+            run(random.uniform(0.15, 0.6), min_ok=100 // kills + 1)
             broker.kill()
             time.sleep(random.uniform(0.0, 0.05))
             broker.start()
         run(0.3)
         # drain: no more PUBs; wait for every OK'd message to arrive
         ok = set().union(*(p.ok for p in publishers))
-        deadline = time.time() + 20
+        deadline = time.time() + 3 * WAIT_MS / 1000.0
         while time.time() < deadline:
             run(0.2, publish=False)
             counters = broker.admin_request({"cmd": "counters"})["counters"]

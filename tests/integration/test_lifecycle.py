@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import tempfile
-import time
 import unittest
 
 import zmq
@@ -34,7 +33,7 @@ class Restart(abtest.BrokerTestCase):
         self.assertEqual(p.hello_count, 2)
         self.assertEqual(p.topology, first)
         # the consumer's heartbeat PING finds out the same way
-        d = self.expect(w, 5000)
+        d = self.expect(w)
         self.assertEqual(d.payload, {"n": 1})
         self.assertEqual(w.hello_count, 2)
         d.ack()
@@ -42,7 +41,7 @@ class Restart(abtest.BrokerTestCase):
     def test_sigint_drains_and_exits_zero(self):
         self.agent("producer").publish("task.item", {"n": 1})
         self.broker.signal(signal.SIGINT)
-        self.assertEqual(self.broker.proc.wait(10), 0, self.broker.stderr())
+        self.assertEqual(self.broker.proc.wait(60), 0, self.broker.stderr())
 
     def test_routing_id_takeover(self):
         # protocol section 1: a reconnect with a routing id in use takes
@@ -56,14 +55,14 @@ class Restart(abtest.BrokerTestCase):
         hello = [b"ABP/1", b"HELLO", b'{"agent":"producer"}']
         a = dealer()
         a.send_multipart(hello)
-        self.assertTrue(a.poll(3000))
+        self.assertTrue(a.poll(abtest.WAIT_MS))
         self.assertEqual(a.recv_multipart()[1], b"WELCOME")
         b = dealer()
         b.send_multipart(hello)
-        self.assertTrue(b.poll(3000))
+        self.assertTrue(b.poll(abtest.WAIT_MS))
         self.assertEqual(b.recv_multipart()[1], b"WELCOME")
         b.send_multipart([b"ABP/1", b"PING", b"{}"])
-        self.assertTrue(b.poll(3000))
+        self.assertTrue(b.poll(abtest.WAIT_MS))
         self.assertEqual(b.recv_multipart()[1], b"PONG")
         a.close(0)
         b.close(0)
@@ -85,12 +84,13 @@ class SlowPeer(abtest.BrokerTestCase):
         count = 3000
         for n in range(count):
             p.publish("slow.job", {"n": n, "pad": pad})
-        t0 = time.monotonic()
+        # answered while w reads nothing: a broker that blocked on w
+        # would never answer (no time limit: a loaded machine is slow,
+        # a blocked broker is stuck)
         self.assertEqual(self.agent("worker").ping(), {})
-        self.assertLess(time.monotonic() - t0, 2.0)
         seen = set()
         while len(seen) < count:
-            d = w.receive(5000)
+            d = w.receive(abtest.WAIT_MS)
             self.assertIsNotNone(d, "got %d of %d" % (len(seen), count))
             seen.add(d.payload["n"])
         self.assertEqual(seen, set(range(count)))
@@ -133,7 +133,7 @@ class Process(abtest.BrokerTestCase):
         p = b.agent("producer")
         w = b.agent("worker")
         p.publish("task.item", {"n": 1})
-        d = w.receive(3000)
+        d = w.receive(abtest.WAIT_MS)
         self.assertIsNotNone(d)
         self.assertEqual(d.payload, {"n": 1})
         d.ack()
@@ -159,7 +159,7 @@ class Process(abtest.BrokerTestCase):
         b.agent("producer").publish("task.item", {"n": 11}, id="dur")
         self.assertEqual(b.stop(), 0, b.stderr())
         b.start()
-        d = b.agent("worker").receive(3000)
+        d = b.agent("worker").receive(abtest.WAIT_MS)
         self.assertIsNotNone(d, "durable copy lost over a restart")
         self.assertEqual((d.id, d.payload), ("dur", {"n": 11}))
 

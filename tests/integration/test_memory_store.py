@@ -18,7 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from durable_harness import AGENTBUS, Agent, Broker  # noqa: E402
+from durable_harness import AGENTBUS, WAIT_MS, Agent, Broker  # noqa: E402
 
 FULL = "store: memory_limit reached"
 BIG = 8000  # payload text bytes: about 8 kB a message
@@ -47,7 +47,7 @@ class MemoryStoreCase(unittest.TestCase):
     consumers = ("consumer",)
     data_dir = False  # True: the LMDB store is open too (ids come from it)
     dead_letter = False  # True: agent graveyard is the dead_letter agent
-    ack_timeout_ms = 1000
+    ack_timeout_ms = 30000  # no test here measures it: no retries
 
     def setUp(self):
         self.broker = Broker(self.config, durable=False,
@@ -73,13 +73,13 @@ class MemoryStoreCase(unittest.TestCase):
         self.expect(agent, "WELCOME")
         return agent
 
-    def next(self, agent, timeout=3000):
+    def next(self, agent, timeout=WAIT_MS):
         answer = agent.recv(timeout)
         self.assertIsNotNone(answer, "%s: nothing within %d ms"
                              % (agent.agent, timeout))
         return answer
 
-    def expect(self, agent, command, timeout=3000):
+    def expect(self, agent, command, timeout=WAIT_MS):
         answer = self.next(agent, timeout)
         self.assertEqual(answer[0], command, answer)
         return answer
@@ -112,7 +112,7 @@ class MemoryStoreCase(unittest.TestCase):
         self.assertEqual((answer["code"], answer["message"]),
                          ("overloaded", FULL), answer)
 
-    def deliver(self, agent, timeout=3000):
+    def deliver(self, agent, timeout=WAIT_MS):
         """The next DELIVER to `agent`: (header, frames 3...)."""
         _, header, _ = self.expect(agent, "DELIVER", timeout)
         return header, agent.frames[3:]
@@ -131,7 +131,7 @@ class MemoryStoreCase(unittest.TestCase):
         self.assertIsNone(answer["cursor"], answer)
         return answer["dead"]
 
-    def dead_when(self, count, timeout=3.0):
+    def dead_when(self, count, timeout=WAIT_MS / 1000.0):
         """dead.list once it has `count` entries (bounded wait)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -263,7 +263,7 @@ class FanOut(MemoryStoreCase):
         self.assertEqual(self.counters()["store_dead_letters"], 1)
         run = subprocess.run([AGENTBUS, "dead", "list", "--admin",
                               self.broker.admin], capture_output=True,
-                             text=True, timeout=10)
+                             text=True, timeout=60)
         self.assertEqual(run.returncode, 0, run)
         self.assertTrue(run.stdout.startswith(
             "%s\trejected\t1\tproducer->a:test.note\ttest.note\tproducer\t"

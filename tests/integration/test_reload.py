@@ -19,6 +19,8 @@ from abtest import agentbus
 
 class Reload(abtest.BrokerTestCase):
 
+    admin_socket = True  # counts the failed reloads
+
     def setUp(self):
         # the broker runs on a copy of the fixture, which the tests edit
         self.dir = tempfile.mkdtemp(prefix="abtest-reload-")
@@ -42,7 +44,7 @@ class Reload(abtest.BrokerTestCase):
         a.close(bye=True)
         return topology
 
-    def wait_for_topology(self, predicate, seconds=5.0):
+    def wait_for_topology(self, predicate, seconds=abtest.WAIT_MS / 1000.0):
         """Polls fresh WELCOMEs until ``predicate(topology)``; returns the
         last one seen."""
         deadline = time.monotonic() + seconds
@@ -51,6 +53,13 @@ class Reload(abtest.BrokerTestCase):
             if predicate(topology) or time.monotonic() > deadline:
                 return topology
             time.sleep(0.05)
+
+    def wait_for_failed_reload(self):
+        """Waits until the broker has tried the reload and counted it
+        failed, instead of sleeping."""
+        self.wait_until(lambda: not self.broker.alive() or
+                        self.broker.counters()["reload_failures"] == 1,
+                        "a failed reload")
 
     def test_good_file_swaps_topology(self):
         before = self.welcome()
@@ -98,7 +107,7 @@ class Reload(abtest.BrokerTestCase):
         with open(self.topology, "w") as f:
             f.write("topology: broken\nagents: [unclosed\n")
         self.broker.reload()
-        time.sleep(0.5)
+        self.wait_for_failed_reload()
         self.assertTrue(self.broker.alive(), self.broker.stderr())
         self.assertEqual(self.welcome(), before)
         p = self.agent("producer")
@@ -114,7 +123,7 @@ class Reload(abtest.BrokerTestCase):
         self.rewrite("edges:\n", "edges:\n"
                      "  - {from: worker, to: producer, type: task.item}\n")
         self.broker.reload()
-        time.sleep(0.5)
+        self.wait_for_failed_reload()
         self.assertTrue(self.broker.alive(), self.broker.stderr())
         self.assertEqual(self.welcome(), before)
 
@@ -132,7 +141,7 @@ class Reload(abtest.BrokerTestCase):
         self.wait_for_topology(lambda t: t != before)
         first.ack()
         second.nack(requeue=True)
-        again = self.expect(w, 3000)
+        again = self.expect(w)
         self.assertEqual((again.msg, again.attempt), (second.msg, 2))
         again.ack()
         self.assertNoDelivery(w, 300)

@@ -163,16 +163,20 @@ class Credit(abtest.BrokerTestCase):
 
 
 class Heartbeat(abtest.BrokerTestCase):
-    config = {"heartbeat_ms": 200}
+    # an instance silent for 3 heartbeats (1.5 s) is dead: long enough
+    # that a loaded machine does not starve the helper's PINGs that long
+    heartbeat_ms = 500
+    config = {"heartbeat_ms": heartbeat_ms}
 
     def test_welcome_says_configured_heartbeat(self):
-        self.assertEqual(self.agent("producer").heartbeat_ms, 200)
+        self.assertEqual(self.agent("producer").heartbeat_ms,
+                         self.heartbeat_ms)
 
     def test_polling_agent_stays_alive(self):
-        # The helper PINGs from its own loop: two seconds of receive()
+        # The helper PINGs from its own loop: five seconds of receive()
         # (10 heartbeats) must not cost the session.
         w = self.agent("slow")
-        self.assertNoDelivery(w, 2000)
+        self.assertNoDelivery(w, 10 * self.heartbeat_ms)
         before = w.hello_count
         self.agent("producer").publish("slow.job", {"n": 1})
         self.assertEqual(self.expect(w).payload, {"n": 1})
@@ -180,10 +184,21 @@ class Heartbeat(abtest.BrokerTestCase):
         self.assertEqual(w.errors, [])
 
     def test_silent_instance_is_forgotten(self):
+        # Silent for more than 3 x heartbeat_ms, the instance is
+        # forgotten: its next PING is not_registered.  On a loaded machine
+        # the broker may notice late; a PING it still answers PONG starts
+        # the silence over, so the test waits again (the claim is
+        # "eventually, once silent long enough", never "within N ms").
         a = self.agent("producer", heartbeat=False)
-        time.sleep(1.0)  # > 3 x heartbeat_ms
-        a.send_frames("PING", {})
-        self.assertError(a, "not_registered")
+        deadline = time.monotonic() + abtest.WAIT_MS / 1000.0
+        while True:
+            time.sleep(4 * self.heartbeat_ms / 1000.0)
+            a.send_frames("PING", {})
+            m = self.expect_message(a)
+            if m.command != "PONG" or time.monotonic() > deadline:
+                break
+        self.assertEqual((m.command, m.header.get("code")),
+                         ("ERROR", "not_registered"), m.header)
 
     def test_dead_instance_copies_go_to_another(self):
         # slow.job has a 30 s ack timeout: only heartbeat death can move
@@ -193,7 +208,7 @@ class Heartbeat(abtest.BrokerTestCase):
         p.publish("slow.job", {"n": 42}, id="hb")
         d = self.expect(dead)
         live = self.agent("slow", instance="live")
-        d2 = self.expect(live, 3000)
+        d2 = self.expect(live)
         self.assertEqual(d2.msg, d.msg)
         self.assertEqual(d2.id, "hb")
         self.assertEqual(d2.attempt, 2)

@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from durable_harness import Agent, Broker  # noqa: E402
+from durable_harness import WAIT_MS, Agent, Broker  # noqa: E402
 
 TEXT = "x" * 8000
 
@@ -24,7 +24,7 @@ def publish(producer, first, count):
     for i in range(first, first + count):
         producer.send("PUB", {"type": "test.note", "version": 1, "id": str(i)},
                       {"text": TEXT})
-    deadline = time.time() + 10
+    deadline = time.time() + WAIT_MS / 1000.0
     while len(answers) < count and time.time() < deadline:
         answer = producer.recv(100)
         if answer and answer[0] in ("OK", "REJECT"):
@@ -38,13 +38,23 @@ def publish(producer, first, count):
 
 def drain(consumer, expect):
     seen = []
-    deadline = time.time() + 10
+    deadline = time.time() + WAIT_MS / 1000.0
     while len(seen) < expect and time.time() < deadline:
         answer = consumer.recv(100)
         if answer and answer[0] == "DELIVER":
             seen.append(answer[1]["id"])
             consumer.send("ACK", {"msg": answer[1]["msg"]})
     return seen
+
+
+def round_trip(agent):
+    """PING, and wait for the PONG: what the agent sent before is done."""
+    agent.send("PING", {})
+    while True:
+        answer = agent.recv(WAIT_MS)
+        assert answer is not None, "no PONG"
+        if answer[0] == "PONG":
+            return
 
 
 def main():
@@ -70,7 +80,7 @@ def run(label, config):
         consumer = Agent(broker.endpoint, "consumer", credit=32)
         seen = drain(consumer, len(ok))
         assert sorted(seen) == ok, "lost: %s" % (set(ok) - set(seen))
-        time.sleep(0.2)
+        round_trip(consumer)  # its ACKs are done: room again
         answers, why = publish(producer, 1000, 20)
         assert all(v == "OK" for v in answers.values()), (answers, why)
         assert sorted(drain(consumer, 20)) == sorted(answers)

@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "agentbus.h"
-#include "schema/ab_schema.h"
+#include "schema/ab_registry.h"
+#include "schema/ab_tensor.h"
 
 /* A registry holding one schema as test.case/1, compiled. */
 typedef struct {

@@ -13,6 +13,7 @@
 
 #include "agentbus.h"
 #include "schema/ab_translate.h"
+#include "schema/ab_registry.h"
 
 static char s_dir[2048];
 

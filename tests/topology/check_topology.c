@@ -13,6 +13,7 @@
 
 #include "agentbus.h"
 #include "topology/ab_topology.h"
+#include "topology/ab_topology_dot.h"
 #include "ab_check.h"
 
 /* The names of `folder`'s *.yaml files, sorted, NULL-terminated. */
