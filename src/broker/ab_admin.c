@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/ab_oom.h"
 #include "agentbus.h"
 #include "broker/ab_admin.h"
 #include "broker/ab_header.h"
@@ -34,7 +35,7 @@ ab_admin_t *
 ab_admin_new (const char *endpoint, ab_ledger_t *ledger, ab_log_t *log,
               ab_diag_t *diag)
 {
-    ab_admin_t *self = AB_ALLOC (calloc (1, sizeof *self));
+    ab_admin_t *self = ab_oom_check (calloc (1, sizeof *self));
     self->ledger = ledger;
     self->log = log;
     self->socket = zsock_new (ZMQ_REP);
@@ -98,7 +99,7 @@ static int
 s_list_store (ab_store_t *store, uint64_t *position_p, size_t limit,
               json_t *list, size_t *got_p)
 {
-    ab_dead_letter_t *dead = AB_ALLOC (calloc (limit, sizeof *dead));
+    ab_dead_letter_t *dead = ab_oom_check (calloc (limit, sizeof *dead));
     size_t got = 0, first = json_array_size (list);
     int rc = ab_store_list_dead (store, position_p, limit, dead, &got);
     for (size_t i = 0; rc == 0 && i < got; i++)
@@ -161,7 +162,7 @@ s_list (ab_admin_t *self, const ab_admin_ops_t *ops, const json_t *request)
 static long
 s_all_ids (ab_admin_t *self, uint64_t **ids_p)
 {
-    zlistx_t *all = AB_ALLOC (zlistx_new ());
+    zlistx_t *all = ab_oom_check (zlistx_new ());
     ab_store_t *stores[2];
     size_t count = ab_ledger_stores (self->ledger, stores);
     ab_dead_letter_t page[64];
@@ -174,7 +175,7 @@ s_all_ids (ab_admin_t *self, uint64_t **ids_p)
                 zlistx_add_end (all, (void *)(uintptr_t)page[k].copy.id);
     }
     long n = (long)zlistx_size (all), k = 0;
-    *ids_p = AB_ALLOC (calloc (n ? (size_t)n : 1, sizeof (uint64_t)));
+    *ids_p = ab_oom_check (calloc (n ? (size_t)n : 1, sizeof (uint64_t)));
     for (void *id = zlistx_first (all); id; id = zlistx_next (all))
         (*ids_p)[k++] = (uint64_t)(uintptr_t)id;
     zlistx_destroy (&all);
@@ -195,7 +196,7 @@ s_ids (ab_admin_t *self, const json_t *request, uint64_t **ids_p,
         return -1;
     }
     size_t n = json_array_size (ids);
-    *ids_p = AB_ALLOC (calloc (n ? n : 1, sizeof (uint64_t)));
+    *ids_p = ab_oom_check (calloc (n ? n : 1, sizeof (uint64_t)));
     for (size_t i = 0; i < n; i++) {
         const json_t *id = json_array_get (ids, i);
         char *end = NULL;

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ab_oom.h"
 #include "agentbus.h"
 #include "broker/ab_admin.h"
 #include "broker/ab_broker.h"
@@ -763,7 +764,7 @@ s_bind (ab_broker_t *self, const char *endpoint, ab_diag_t *diag)
                      zmq_strerror (zmq_errno ()));
         return AB_EIO;
     }
-    self->endpoint = AB_ALLOC (strdup (zsock_endpoint (self->router)));
+    self->endpoint = ab_oom_check (strdup (zsock_endpoint (self->router)));
     return 0;
 }
 
@@ -771,12 +772,12 @@ s_bind (ab_broker_t *self, const char *endpoint, ab_diag_t *diag)
 static void
 s_modules_new (ab_broker_t *self)
 {
-    self->timers = AB_ALLOC (ab_timer_new ());
+    self->timers = ab_oom_check (ab_timer_new ());
     self->counters = ab_counters_new ();
     self->outbox = ab_outbox_new (self->counters, self->log);
     self->sessions = ab_sessions_new (self->timers, self->heartbeat_ms);
-    self->retired = AB_ALLOC (zlistx_new ());
-    self->inbound = AB_ALLOC (calloc (S_BATCH, sizeof (ab_inbound_t)));
+    self->retired = ab_oom_check (zlistx_new ());
+    self->inbound = ab_oom_check (calloc (S_BATCH, sizeof (ab_inbound_t)));
 }
 
 /* The modules that need the ledger, and the topology. 0 or an error
@@ -817,8 +818,8 @@ ab_broker_t *
 ab_broker_new (const ab_broker_config_t *config, ab_diag_t *diag)
 {
     assert (config && config->topology);
-    ab_broker_t *self = AB_ALLOC (calloc (1, sizeof *self));
-    self->topology_path = AB_ALLOC (strdup (config->topology));
+    ab_broker_t *self = ab_oom_check (calloc (1, sizeof *self));
+    self->topology_path = ab_oom_check (strdup (config->topology));
     self->heartbeat_ms = config->heartbeat_ms > 0 ? config->heartbeat_ms
                                                   : AB_BROKER_HEARTBEAT_MS;
     self->max_message_bytes = config->max_message_bytes

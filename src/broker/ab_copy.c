@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ab_oom.h"
 #include "agentbus.h"
 #include "broker/ab_copy.h"
 #include "broker/ab_header.h"
@@ -59,9 +60,9 @@ ab_copies_new (const ab_copies_ctx_t *ctx)
 {
     assert (ctx && ctx->timers && ctx->ledger && ctx->sessions && ctx->outbox &&
             ctx->counters);
-    ab_copies_t *self = AB_ALLOC (calloc (1, sizeof *self));
+    ab_copies_t *self = ab_oom_check (calloc (1, sizeof *self));
     self->ctx = *ctx;
-    self->by_id = AB_ALLOC (ab_id_hash_new (NULL));
+    self->by_id = ab_oom_check (ab_id_hash_new (NULL));
     return self;
 }
 
@@ -92,7 +93,7 @@ ab_copies_size (const ab_copies_t *self)
 ab_msg_t *
 ab_msg_new (void)
 {
-    ab_msg_t *msg = AB_ALLOC (calloc (1, sizeof *msg));
+    ab_msg_t *msg = ab_oom_check (calloc (1, sizeof *msg));
     msg->refs = 1;
     return msg;
 }
@@ -103,15 +104,15 @@ ab_msg_from_record (ab_copies_t *self, const ab_message_t *record,
 {
     ab_msg_t *msg = ab_msg_new ();
     msg->id = record->id;
-    msg->type = AB_ALLOC (strdup (record->type));
+    msg->type = ab_oom_check (strdup (record->type));
     msg->version = record->version;
-    msg->from = AB_ALLOC (strdup (record->from));
+    msg->from = ab_oom_check (strdup (record->from));
     msg->producer_id =
         record->producer_id ? json_string (record->producer_id) : NULL;
     msg->has_seq = record->has_seq;
     msg->seq = record->seq;
     msg->traceparent =
-        record->traceparent ? AB_ALLOC (strdup (record->traceparent)) : NULL;
+        record->traceparent ? ab_oom_check (strdup (record->traceparent)) : NULL;
     msg->request = record->request;
     msg->store = store;
     if (record->expires_ms) { /* wall clock → this process's monotonic */
@@ -121,7 +122,7 @@ ab_msg_from_record (ab_copies_t *self, const ab_message_t *record,
     if (frames == AB_MSG_KEEP_FRAMES) {
         msg->body_count = record->frame_count;
         msg->body =
-            AB_ALLOC (calloc (record->frame_count + 1, sizeof (zmq_msg_t)));
+            ab_oom_check (calloc (record->frame_count + 1, sizeof (zmq_msg_t)));
         for (size_t i = 0; i < record->frame_count; i++) {
             zmq_msg_init (&msg->body[i]);
             zmq_msg_copy (&msg->body[i], &record->frames[i]);
@@ -185,7 +186,7 @@ ab_live_copy_t *
 ab_copy_make (ab_copies_t *self, ab_queue_t *queue, const ab_edge_t *edge,
               ab_msg_t *msg, uint64_t id)
 {
-    ab_live_copy_t *copy = AB_ALLOC (calloc (1, sizeof *copy));
+    ab_live_copy_t *copy = ab_oom_check (calloc (1, sizeof *copy));
     copy->id = id;
     ab_decimal_u64 (copy->id_text, copy->id);
     copy->msg = msg;
@@ -243,7 +244,7 @@ s_unhold (ab_copies_t *self, ab_live_copy_t *copy, s_holder_t holder)
     ab_session_release (copy->holder, copy->holder_place);
     if (holder == S_REMEMBER_HOLDER) {
         free (copy->last_holder);
-        copy->last_holder = AB_ALLOC (strdup (ab_session_key (copy->holder)));
+        copy->last_holder = ab_oom_check (strdup (ab_session_key (copy->holder)));
     }
     copy->holder = NULL;
     copy->holder_place = NULL;
@@ -634,7 +635,7 @@ ab_copies_refused (ab_copies_t *self, uint64_t id, const char *key)
 void
 ab_copies_rollback (ab_copies_t *self, uint64_t batch, int rc)
 {
-    zlistx_t *copies = AB_ALLOC (zhashx_values (self->by_id));
+    zlistx_t *copies = ab_oom_check (zhashx_values (self->by_id));
     for (ab_live_copy_t *copy = zlistx_first (copies); copy;
          copy = zlistx_next (copies)) {
         if (!s_on_disk (self, copy) || copy->msg->batch != batch)
@@ -664,7 +665,7 @@ ab_copy_rewrite (ab_live_copy_t *copy, const char *payload)
 {
     ab_msg_t *msg = copy->msg;
     copy->body_count = msg->body_count;
-    copy->body = AB_ALLOC (calloc (copy->body_count, sizeof (zmq_msg_t)));
+    copy->body = ab_oom_check (calloc (copy->body_count, sizeof (zmq_msg_t)));
     zmq_msg_init_size (&copy->body[0], strlen (payload));
     memcpy (zmq_msg_data (&copy->body[0]), payload, strlen (payload));
     for (size_t i = 1; i < copy->body_count; i++) {

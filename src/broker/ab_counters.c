@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "common/ab_oom.h"
 #include "broker/ab_counters.h"
 #include "broker/ab_header.h"
 
@@ -21,7 +22,7 @@ static const char *const s_names[AB_C_COUNT_] = {AB_COUNTER_LIST (S_NAME_)};
 ab_counters_t *
 ab_counters_new (void)
 {
-    return AB_ALLOC (calloc (1, sizeof (ab_counters_t)));
+    return ab_oom_check (calloc (1, sizeof (ab_counters_t)));
 }
 
 void

@@ -20,17 +20,6 @@
 #include "broker/ab_header.h"
 #include "common/ab_decimal.h"
 
-void *
-ab_alloc_check (void *ptr, const char *file, int line)
-{
-    if (!ptr) {
-        fprintf (stderr, "%s:%d: out of memory\n", file, line);
-        fflush (stderr);
-        abort ();
-    }
-    return ptr;
-}
-
 int64_t
 ab_now (void)
 {

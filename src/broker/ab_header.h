@@ -11,14 +11,14 @@
 
     The bottom of the broker: no module state, nothing here calls up.
 
-    Out of memory, one policy for src/broker. A small allocation the
-    broker cannot go on without (an object, its name, a list) goes
-    through AB_ALLOC, which aborts the process with FILE:LINE on stderr
-    when it fails, as czmq's containers do. An allocation whose size the
-    world chooses (a header to send, a frame count) is checked and ends
-    in an error returned (AB_ENOMEM, a send failure counted). `assert`
-    is kept for our own bugs: it vanishes under NDEBUG, an allocation
-    check must not.
+    Out of memory: the project's one policy (common/ab_oom.h), as the
+    broker applies it. A small allocation the broker cannot go on without
+    (an object, its name, a list) goes through ab_oom_check, which aborts
+    the process with FILE:LINE on stderr when it fails, as czmq's
+    containers do. An allocation whose size the world chooses (a header
+    to send, a frame count) is checked and ends in an error returned
+    (AB_ENOMEM, a send failure counted). `assert` is kept for our own
+    bugs: it vanishes under NDEBUG, an allocation check must not.
 */
 
 #ifndef AB_HEADER_H_INCLUDED
@@ -40,11 +40,6 @@ typedef enum {
     AB_TIMER_SYNC,      /* ab_ledger: time for the disk store's batch sync
                            (sync: batch) */
 } ab_timer_kind_t;
-
-/* Aborts with FILE:LINE when `ptr` is NULL, else returns it: see the
-   out-of-memory policy above. */
-void *ab_alloc_check (void *ptr, const char *file, int line);
-#define AB_ALLOC(expr) ab_alloc_check ((expr), __FILE__, __LINE__)
 
 /* Monotonic milliseconds (every deadline). */
 int64_t ab_now (void);

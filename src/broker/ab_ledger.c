@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "common/ab_oom.h"
 #include "agentbus.h"
 #include "broker/ab_header.h"
 #include "broker/ab_ledger.h"
@@ -60,14 +61,14 @@ ab_ledger_new (const ab_ledger_config_t *config, ab_timer_t *timers,
                ab_log_t *log, ab_diag_t *diag)
 {
     assert (config && timers);
-    ab_ledger_t *self = AB_ALLOC (calloc (1, sizeof *self));
+    ab_ledger_t *self = ab_oom_check (calloc (1, sizeof *self));
     self->timers = timers;
     self->log = log;
     /* memory_limit is the ledger's to keep (ab_ledger_reserve): the
        memory store holds dead letters only, put when live bytes were
        counted */
     self->memory_limit = config->memory_limit;
-    self->store = AB_ALLOC (ab_store_new_memory (NULL));
+    self->store = ab_oom_check (ab_store_new_memory (NULL));
     self->ids = self->store;
     if (config->data_dir && s_open_disk (self, config, diag))
         ab_ledger_destroy (&self);

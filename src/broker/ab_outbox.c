@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ab_oom.h"
 #include "agentbus.h"
 #include "broker/ab_header.h"
 #include "broker/ab_outbox.h"
@@ -74,14 +75,14 @@ ab_outbox_t *
 ab_outbox_new (ab_counters_t *counters, ab_log_t *log)
 {
     assert (counters);
-    ab_outbox_t *self = AB_ALLOC (calloc (1, sizeof *self));
+    ab_outbox_t *self = ab_oom_check (calloc (1, sizeof *self));
     self->counters = counters;
     self->log = log;
-    self->held = AB_ALLOC (zlistx_new ());
-    self->vanished = AB_ALLOC (zlistx_new ());
-    self->refused = AB_ALLOC (zlistx_new ());
-    self->outq = AB_ALLOC (ab_outq_new ());
-    self->out = AB_ALLOC (ab_jsonw_new ());
+    self->held = ab_oom_check (zlistx_new ());
+    self->vanished = ab_oom_check (zlistx_new ());
+    self->refused = ab_oom_check (zlistx_new ());
+    self->outq = ab_oom_check (ab_outq_new ());
+    self->out = ab_oom_check (ab_jsonw_new ());
     zlistx_set_destructor (self->held, s_held_destroy);
     zlistx_set_destructor (self->vanished, (czmq_destructor *)zstr_free);
     zlistx_set_destructor (self->refused, s_refused_destroy);
@@ -123,15 +124,15 @@ s_hold (ab_outbox_t *self, zmq_msg_t *routing_id, ab_cmd_t command,
         const char *header, size_t header_size, zmq_msg_t *body,
         size_t body_count)
 {
-    s_held_t *held = AB_ALLOC (calloc (1, sizeof *held));
+    s_held_t *held = ab_oom_check (calloc (1, sizeof *held));
     zmq_msg_init (&held->routing_id);
     zmq_msg_copy (&held->routing_id, routing_id);
     held->command = command;
-    held->header = AB_ALLOC (malloc (header_size + 1));
+    held->header = ab_oom_check (malloc (header_size + 1));
     memcpy (held->header, header, header_size + 1);
     held->header_size = header_size;
     if (body_count) {
-        held->body = AB_ALLOC (calloc (body_count, sizeof (zmq_msg_t)));
+        held->body = ab_oom_check (calloc (body_count, sizeof (zmq_msg_t)));
         held->body_count = body_count;
         for (size_t i = 0; i < body_count; i++) {
             zmq_msg_init (&held->body[i]);
@@ -227,7 +228,7 @@ ab_outbox_deliver (ab_outbox_t *self, zmq_msg_t *routing_id, const char *key,
     if (self->mode == AB_OUTBOX_HELD) {
         s_held_t *held = s_hold (self, routing_id, AB_CMD_DELIVER, text, size,
                                  body, body_count);
-        held->deliver_to = AB_ALLOC (strdup (key));
+        held->deliver_to = ab_oom_check (strdup (key));
         held->fate = fate;
         held->copy_id = copy_id;
         return 0;
@@ -366,10 +367,10 @@ s_wire_failed (void *arg, zmq_msg_t *routing_id, ab_cmd_t command, uint64_t tag,
         return;
     char key[AB_SESSION_KEY_SIZE];
     ab_header_session_key (routing_id, key, sizeof key);
-    zlistx_add_end (self->vanished, AB_ALLOC (strdup (key)));
+    zlistx_add_end (self->vanished, ab_oom_check (strdup (key)));
     if (tag) {
-        s_refused_t *refused = AB_ALLOC (calloc (1, sizeof *refused));
-        refused->key = AB_ALLOC (strdup (key));
+        s_refused_t *refused = ab_oom_check (calloc (1, sizeof *refused));
+        refused->key = ab_oom_check (strdup (key));
         refused->copy_id = tag;
         zlistx_add_end (self->refused, refused);
     }

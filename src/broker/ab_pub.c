@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ab_oom.h"
 #include "agentbus.h"
 #include "broker/ab_header.h"
 #include "broker/ab_pub.h"
@@ -41,7 +42,7 @@ s_check_refs (json_t *payload, zmq_msg_t *body, size_t count, char *why,
               size_t why_size)
 {
     /* on the heap: the frame count is the sender's choice */
-    size_t *sizes = AB_ALLOC (calloc (count, sizeof (size_t)));
+    size_t *sizes = ab_oom_check (calloc (count, sizeof (size_t)));
     for (size_t i = 1; i < count; i++)
         sizes[i - 1] = zmq_msg_size (&body[i]);
     int refs = ab_tensor_check_refs (payload, sizes, count - 1, why, why_size);
@@ -215,8 +216,8 @@ s_run_pipeline (ab_pipeline_t *pipeline, ab_pub_t *pub, ab_proto_t *proto,
     zmq_msg_t *body = ab_proto_body (proto);
     size_t count = ab_proto_body_count (proto);
     /* on the heap: the frame count is the sender's choice */
-    size_t *sizes = AB_ALLOC (calloc (count, sizeof (size_t)));
-    const void **data = AB_ALLOC (calloc (count, sizeof (void *)));
+    size_t *sizes = ab_oom_check (calloc (count, sizeof (size_t)));
+    const void **data = ab_oom_check (calloc (count, sizeof (void *)));
     for (size_t i = 1; i < count; i++) {
         sizes[i - 1] = zmq_msg_size (&body[i]);
         data[i - 1] = zmq_msg_data (&body[i]);
@@ -293,7 +294,7 @@ ab_pub_route (ab_pub_t *pub, ab_generation_t *gen)
         return s_fail (pub, AB_REJECT_UNROUTABLE,
                        "agent '%s' has no %s edge for '%s'", pub->from_name,
                        pub->request ? "request" : "", pub->type);
-    pub->targets = AB_ALLOC (calloc (count, sizeof (ab_queue_t *)));
+    pub->targets = ab_oom_check (calloc (count, sizeof (ab_queue_t *)));
     for (size_t i = 0; i < count; i++)
         if (ab_edge_accepts_version (edges[i], pub->version))
             pub->targets[pub->target_count++] =
@@ -360,9 +361,9 @@ ab_pub_edge_filters (ab_pub_t *pub, ab_proto_t *proto)
         if (rc == 0 && result.payload_text) {
             if (!pub->rewrites)
                 pub->rewrites =
-                    AB_ALLOC (calloc (pub->target_count, sizeof (char *)));
+                    ab_oom_check (calloc (pub->target_count, sizeof (char *)));
             pub->rewrites[i] =
-                AB_ALLOC (strndup (result.payload_text, result.payload_size));
+                ab_oom_check (strndup (result.payload_text, result.payload_size));
         }
         ab_filter_result_clear (&result);
         if (rc)
@@ -384,15 +385,15 @@ s_msg_new (ab_pub_t *pub, ab_proto_t *proto, ab_ledger_t *ledger)
             msg->store = ab_ledger_disk (ledger);
     msg->batch = ab_ledger_batch (ledger);
     msg->request = pub->request;
-    msg->type = AB_ALLOC (strdup (pub->type));
+    msg->type = ab_oom_check (strdup (pub->type));
     msg->version = pub->version;
-    msg->from = AB_ALLOC (strdup (pub->from_name));
+    msg->from = ab_oom_check (strdup (pub->from_name));
     msg->producer_id = json_incref (pub->echo);
     const json_t *seq = json_object_get (pub->header, "seq");
     msg->has_seq = seq != NULL;
     msg->seq = json_integer_value (seq);
     const char *traceparent = ab_header_string (pub->header, "traceparent");
-    msg->traceparent = traceparent ? AB_ALLOC (strdup (traceparent)) : NULL;
+    msg->traceparent = traceparent ? ab_oom_check (strdup (traceparent)) : NULL;
     int64_t ttl = ab_header_int (pub->header, "ttl_ms", 0);
     msg->expires = ttl > 0 ? ab_now () + ttl : 0;
     ab_proto_take_body (proto, &msg->body, &msg->body_count);
@@ -475,7 +476,7 @@ ab_pub_store (ab_pub_t *pub, ab_proto_t *proto, ab_ledger_t *ledger,
     if (rc)
         return s_refused (pub, ledger, copies, 0, rc);
     pub->copies =
-        AB_ALLOC (calloc (pub->target_count, sizeof (ab_live_copy_t *)));
+        ab_oom_check (calloc (pub->target_count, sizeof (ab_live_copy_t *)));
     for (size_t i = 0; i < pub->target_count; i++) {
         ab_queue_t *queue = pub->targets[i];
         pub->copies[i] =
@@ -571,7 +572,7 @@ struct _ab_checks_t {
 ab_checks_t *
 ab_checks_new (int threads)
 {
-    ab_checks_t *self = AB_ALLOC (calloc (1, sizeof *self));
+    ab_checks_t *self = ab_oom_check (calloc (1, sizeof *self));
     self->pool = ab_pool_new (
         threads < 0 ? 0
         : threads > 0

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ab_oom.h"
 #include "agentbus.h"
 #include "broker/ab_header.h"
 #include "broker/ab_queue.h"
@@ -44,14 +45,14 @@ static ab_queue_t *
 s_queue_new (ab_generation_t *gen, const ab_edge_t *edge, const char *to,
              const char *key)
 {
-    ab_queue_t *queue = AB_ALLOC (calloc (1, sizeof *queue));
+    ab_queue_t *queue = ab_oom_check (calloc (1, sizeof *queue));
     queue->edge = edge;
-    queue->key = AB_ALLOC (strdup (key));
+    queue->key = ab_oom_check (strdup (key));
     queue->gen = gen;
     queue->agent = ab_sessions_agent (gen->sessions, to);
     queue->agent_place = ab_agent_add_queue (queue->agent, queue);
     queue->strict = edge && edge->ordering == AB_ORDERING_STRICT;
-    queue->ready = AB_ALLOC (zlistx_new ());
+    queue->ready = ab_oom_check (zlistx_new ());
     return queue;
 }
 
@@ -86,14 +87,14 @@ ab_generation_t *
 ab_generation_new (ab_topology_t **topology_p, ab_sessions_t *sessions,
                    bool durable, const char *path, ab_diag_t *diag)
 {
-    ab_generation_t *gen = AB_ALLOC (calloc (1, sizeof *gen));
+    ab_generation_t *gen = ab_oom_check (calloc (1, sizeof *gen));
     gen->topology = *topology_p;
     *topology_p = NULL;
     gen->sessions = sessions;
     size_t edges = ab_topology_edge_count (gen->topology);
     size_t agents = ab_topology_agent_count (gen->topology);
-    gen->queues = AB_ALLOC (calloc (edges ? edges : 1, sizeof (ab_queue_t *)));
-    gen->dead = AB_ALLOC (calloc ((agents ? agents : 1) * AB_DEAD_REASON_COUNT_,
+    gen->queues = ab_oom_check (calloc (edges ? edges : 1, sizeof (ab_queue_t *)));
+    gen->dead = ab_oom_check (calloc ((agents ? agents : 1) * AB_DEAD_REASON_COUNT_,
                                   sizeof (ab_queue_t *)));
     for (size_t i = 0; i < agents; i++)
         ab_sessions_agent (sessions, ab_topology_agent_name (gen->topology, i));
@@ -101,7 +102,7 @@ ab_generation_new (ab_topology_t **topology_p, ab_sessions_t *sessions,
     for (size_t i = 0; i < edges; i++) {
         const ab_edge_t *edge = ab_topology_edge (gen->topology, i);
         char *key =
-            AB_ALLOC (ab_store_edge_key (edge->from, edge->to, edge->type));
+            ab_oom_check (ab_store_edge_key (edge->from, edge->to, edge->type));
         gen->queues[i] = s_queue_new (gen, edge, edge->to, key);
         gen->queues[i]->durable = edge->durable < 0 ? durable : edge->durable;
         free (key);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ab_oom.h"
 #include "agentbus.h"
 #include "broker/ab_header.h"
 #include "broker/ab_recovery.h"
@@ -84,7 +85,7 @@ s_skip (s_recovery_t *recovery, const ab_copy_t *record, const ab_msg_t *msg)
 {
     recovery->skipped++;
     if (msg && msg->request) {
-        uint64_t *id = AB_ALLOC (malloc (sizeof *id));
+        uint64_t *id = ab_oom_check (malloc (sizeof *id));
         *id = record->id;
         zlistx_add_end (recovery->orphans, id);
     } else
@@ -127,8 +128,8 @@ ab_recover (ab_ledger_t *ledger, ab_copies_t *copies, ab_generation_t *gen,
                              .gen = gen,
                              .disk = ab_ledger_disk (ledger),
                              .log = log,
-                             .messages = AB_ALLOC (ab_id_hash_new (NULL)),
-                             .orphans = AB_ALLOC (zlistx_new ())};
+                             .messages = ab_oom_check (ab_id_hash_new (NULL)),
+                             .orphans = ab_oom_check (zlistx_new ())};
     assert (recovery.disk);
     zlistx_set_destructor (recovery.orphans, (czmq_destructor *)zstr_free);
     int rc = ab_store_recover (recovery.disk, s_recover_message, s_recover_copy,
@@ -182,7 +183,7 @@ ab_replay (ab_ledger_t *ledger, ab_copies_t *copies, ab_generation_t *gen,
     if (!store)
         return "no such dead letter";
     ab_copy_t record = dead.copy;
-    char *edge_key = AB_ALLOC (strdup (record.edge_key));
+    char *edge_key = ab_oom_check (strdup (record.edge_key));
     record.edge_key = edge_key;
     ab_message_t *stored = NULL;
     if (ab_store_get_message (store, record.message_id, &stored)) {

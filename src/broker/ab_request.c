@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ab_oom.h"
 #include "broker/ab_header.h"
 #include "broker/ab_request.h"
 
@@ -31,9 +32,9 @@ ab_request_t *
 ab_request_new (ab_timer_t *timers, ab_session_t *requester, json_t *id,
                 const char *reply_type, int64_t deadline, void *copy)
 {
-    ab_request_t *self = AB_ALLOC (calloc (1, sizeof *self));
+    ab_request_t *self = ab_oom_check (calloc (1, sizeof *self));
     self->timers = timers;
-    self->requester_key = AB_ALLOC (strdup (ab_session_key (requester)));
+    self->requester_key = ab_oom_check (strdup (ab_session_key (requester)));
     zmq_msg_init (&self->requester);
     zmq_msg_copy (&self->requester, ab_session_routing_id (requester));
     self->id = json_incref (id);

@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 
+#include "common/ab_oom.h"
 #include "broker/ab_header.h"
 #include "broker/ab_session.h"
 #include "wire/ab_codes.h"
@@ -90,12 +91,12 @@ ab_sessions_t *
 ab_sessions_new (ab_timer_t *timers, int64_t heartbeat_ms)
 {
     assert (timers);
-    ab_sessions_t *self = AB_ALLOC (calloc (1, sizeof *self));
+    ab_sessions_t *self = ab_oom_check (calloc (1, sizeof *self));
     self->timers = timers;
     self->heartbeat_ms = heartbeat_ms;
-    self->agents = AB_ALLOC (zhashx_new ());
-    self->sessions = AB_ALLOC (zhashx_new ());
-    self->dirty = AB_ALLOC (zlistx_new ());
+    self->agents = ab_oom_check (zhashx_new ());
+    self->sessions = ab_oom_check (zhashx_new ());
+    self->dirty = ab_oom_check (zlistx_new ());
     zhashx_set_destructor (self->agents, s_agent_destroy);
     return self;
 }
@@ -125,10 +126,10 @@ ab_sessions_agent (ab_sessions_t *self, const char *name)
     ab_agent_t *agent = zhashx_lookup (self->agents, name);
     if (agent)
         return agent;
-    agent = AB_ALLOC (calloc (1, sizeof *agent));
-    agent->name = AB_ALLOC (strdup (name));
-    agent->sessions = AB_ALLOC (zlistx_new ());
-    agent->queues = AB_ALLOC (zlistx_new ());
+    agent = ab_oom_check (calloc (1, sizeof *agent));
+    agent->name = ab_oom_check (strdup (name));
+    agent->sessions = ab_oom_check (zlistx_new ());
+    agent->queues = ab_oom_check (zlistx_new ());
     zhashx_insert (self->agents, name, agent);
     return agent;
 }
@@ -137,15 +138,15 @@ ab_session_t *
 ab_sessions_add (ab_sessions_t *self, const char *key, zmq_msg_t *routing_id,
                  const char *agent, const char *name, size_t credit)
 {
-    ab_session_t *session = AB_ALLOC (calloc (1, sizeof *session));
-    session->key = AB_ALLOC (strdup (key));
+    ab_session_t *session = ab_oom_check (calloc (1, sizeof *session));
+    session->key = ab_oom_check (strdup (key));
     zmq_msg_init (&session->routing_id);
     zmq_msg_copy (&session->routing_id, routing_id);
     session->agent = ab_sessions_agent (self, agent);
     session->agent_place = zlistx_add_end (session->agent->sessions, session);
-    session->name = name ? AB_ALLOC (strdup (name)) : NULL;
+    session->name = name ? ab_oom_check (strdup (name)) : NULL;
     session->credit = credit;
-    session->inflight = AB_ALLOC (zlistx_new ());
+    session->inflight = ab_oom_check (zlistx_new ());
     session->last_seen = ab_now ();
     session->heartbeat = ab_timer_add (
         self->timers,
