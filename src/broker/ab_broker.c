@@ -72,6 +72,7 @@
 #include "agentbus.h"
 #include "broker/ab_broker.h"
 #include "filter/ab_filter.h"
+#include "filter/ab_pipeline.h"
 #include "wire/ab_codes.h"
 #include "common/ab_decimal.h"
 #include "wire/ab_jsonw.h"
