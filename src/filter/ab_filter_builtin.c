@@ -10,6 +10,12 @@
     rate_limit is a token bucket per sender agent: `burst` tokens at most,
     refilled at `rate` per second, one spent per message. A bucket is kept
     for every agent that ever sent, which the topology bounds.
+
+    Out of memory: every allocation of ours is an error returned (NULL
+    with "out of memory" from a create, AB_ENOMEM from an apply, which the
+    pipeline turns into a "filter" reject). The buckets live in a czmq
+    zhashx, whose own allocations abort the process when memory runs out:
+    czmq's documented policy, the broker's too.
 */
 
 #include <assert.h>

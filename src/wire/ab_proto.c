@@ -25,30 +25,37 @@
    for any honest header, so the REJECT can echo the producer's `id`. */
 #define S_MAX_HEADER_PEEK (1024 * 1024)
 
+/* Whether a command carries a body (frame 3 and after). */
+typedef enum {
+    S_NO_BODY = 0, /* exactly three frames */
+    S_PAYLOAD,     /* frame 3, the payload, is required; attachments may
+                      follow */
+} s_body_t;
+
 typedef struct {
     const char *name;         /* command word on the wire */
-    bool payload;             /* frame 3 is required (else forbidden) */
+    s_body_t body;            /* whether frame 3 is required or forbidden */
     ab_direction_t direction; /* who may send it */
 } s_command_t;
 
 /* Indexed by ab_cmd_t: the frame table of protocol.md §2 and §3. */
 static const s_command_t s_commands[AB_CMD_COUNT_] = {
-    [AB_CMD_HELLO] = {"HELLO", false, AB_FROM_AGENT},
-    [AB_CMD_PUB] = {"PUB", true, AB_FROM_AGENT},
-    [AB_CMD_REQ] = {"REQ", true, AB_FROM_AGENT},
-    [AB_CMD_REP] = {"REP", true, AB_FROM_AGENT},
-    [AB_CMD_ACK] = {"ACK", false, AB_FROM_AGENT},
-    [AB_CMD_NACK] = {"NACK", false, AB_FROM_AGENT},
-    [AB_CMD_CREDIT] = {"CREDIT", false, AB_FROM_AGENT},
-    [AB_CMD_PING] = {"PING", false, AB_FROM_AGENT},
-    [AB_CMD_BYE] = {"BYE", false, AB_FROM_AGENT},
-    [AB_CMD_WELCOME] = {"WELCOME", false, AB_FROM_BROKER},
-    [AB_CMD_OK] = {"OK", false, AB_FROM_BROKER},
-    [AB_CMD_REJECT] = {"REJECT", false, AB_FROM_BROKER},
-    [AB_CMD_DELIVER] = {"DELIVER", true, AB_FROM_BROKER},
-    [AB_CMD_REPLY] = {"REPLY", true, AB_FROM_BROKER},
-    [AB_CMD_PONG] = {"PONG", false, AB_FROM_BROKER},
-    [AB_CMD_ERROR] = {"ERROR", false, AB_FROM_BROKER},
+    [AB_CMD_HELLO] = {"HELLO", S_NO_BODY, AB_FROM_AGENT},
+    [AB_CMD_PUB] = {"PUB", S_PAYLOAD, AB_FROM_AGENT},
+    [AB_CMD_REQ] = {"REQ", S_PAYLOAD, AB_FROM_AGENT},
+    [AB_CMD_REP] = {"REP", S_PAYLOAD, AB_FROM_AGENT},
+    [AB_CMD_ACK] = {"ACK", S_NO_BODY, AB_FROM_AGENT},
+    [AB_CMD_NACK] = {"NACK", S_NO_BODY, AB_FROM_AGENT},
+    [AB_CMD_CREDIT] = {"CREDIT", S_NO_BODY, AB_FROM_AGENT},
+    [AB_CMD_PING] = {"PING", S_NO_BODY, AB_FROM_AGENT},
+    [AB_CMD_BYE] = {"BYE", S_NO_BODY, AB_FROM_AGENT},
+    [AB_CMD_WELCOME] = {"WELCOME", S_NO_BODY, AB_FROM_BROKER},
+    [AB_CMD_OK] = {"OK", S_NO_BODY, AB_FROM_BROKER},
+    [AB_CMD_REJECT] = {"REJECT", S_NO_BODY, AB_FROM_BROKER},
+    [AB_CMD_DELIVER] = {"DELIVER", S_PAYLOAD, AB_FROM_BROKER},
+    [AB_CMD_REPLY] = {"REPLY", S_PAYLOAD, AB_FROM_BROKER},
+    [AB_CMD_PONG] = {"PONG", S_NO_BODY, AB_FROM_BROKER},
+    [AB_CMD_ERROR] = {"ERROR", S_NO_BODY, AB_FROM_BROKER},
 };
 
 struct _ab_proto_t {
@@ -72,7 +79,7 @@ bool
 ab_cmd_has_payload (ab_cmd_t command)
 {
     assert (command < AB_CMD_COUNT_);
-    return s_commands[command].payload;
+    return s_commands[command].body == S_PAYLOAD;
 }
 
 void
@@ -158,11 +165,11 @@ s_check_table (zmq_msg_t *frames, size_t count, ab_direction_t direction,
         return AB_EPROTO;
     }
     bool has_body = count > S_HEAD_FRAMES;
-    if (s_commands[command].payload && !has_body) {
+    if (s_commands[command].body == S_PAYLOAD && !has_body) {
         snprintf (reason, reason_size, "%s: payload frame missing", name);
         return AB_EPROTO;
     }
-    if (!s_commands[command].payload && has_body) {
+    if (s_commands[command].body == S_NO_BODY && has_body) {
         snprintf (reason, reason_size, "%s takes no payload", name);
         return AB_EPROTO;
     }
