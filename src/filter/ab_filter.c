@@ -32,11 +32,12 @@ struct _ab_filter_t {
     void *library;       /* dlopen handle of a plugin, or NULL */
 };
 
-/* The codes a filter may reject with (protocol §3 REJECT codes that a
-   stage can mean); "filter" first, the default. */
-static const ab_reject_t s_codes[] = {AB_REJECT_FILTER, AB_REJECT_TOO_LARGE,
-                                      AB_REJECT_OVERLOADED, AB_REJECT_INVALID,
-                                      AB_REJECT_MALFORMED};
+/* Which of ab_codes' REJECT codes a filter may reject with: those a stage
+   can mean (protocol §3; the ABI's list in agentbus/filter.h), "filter"
+   first, the default. Words are never spelled here. */
+static const ab_reject_t s_filter_codes[] = {
+    AB_REJECT_FILTER, AB_REJECT_TOO_LARGE, AB_REJECT_OVERLOADED,
+    AB_REJECT_INVALID, AB_REJECT_MALFORMED};
 
 /* The ABI versions this broker speaks, newest first. */
 static const int s_abi_versions[] = {AB_FILTER_ABI_VERSION};
@@ -47,8 +48,9 @@ int
 ab_filter_code (const char *code)
 {
     int found = ab_reject_code (code);
-    for (size_t i = 0; found >= 0 && i < sizeof s_codes / sizeof *s_codes; i++)
-        if (s_codes[i] == (ab_reject_t)found)
+    size_t count = sizeof s_filter_codes / sizeof *s_filter_codes;
+    for (size_t i = 0; found >= 0 && i < count; i++)
+        if (s_filter_codes[i] == (ab_reject_t)found)
             return found;
     return -1;
 }
