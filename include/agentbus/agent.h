@@ -20,7 +20,9 @@
 
     Errors: every function that talks to the broker returns a negative
     ab_err_t on failure, never aborts on anything the network sends:
-      AB_EINVAL     a bad argument
+      AB_EINVAL     a bad argument (a string sent to the broker, such as
+                    the agent name, a header field or a NACK's reason,
+                    that is not UTF-8 included: nothing is sent then)
       AB_ESTATE     not connected (call ab_agent_connect first)
       AB_ETIMEDOUT  no answer within the timeout
       AB_EREJECTED  the broker said REJECT (see ab_agent_last_reject)

@@ -27,6 +27,15 @@
     Heartbeats have no thread: s_await sends PING every heartbeat_ms and
     declares the broker gone when a PING stays unanswered by any traffic
     for 3 × heartbeat_ms; then the socket is replaced and HELLO re-sent.
+
+    The wire is the broker's own codec (src/wire): ab_proto_recv_dealer
+    checks the frame table of what the broker sends, ab_jsonw writes every
+    header sent, and commands and codes are ab_proto's and ab_codes'
+    tables, so both sides spell ABP/1 once.
+
+    Out of memory is an error returned (AB_ENOMEM, or NULL from
+    ab_agent_new), never an assert and never an abort: this is a library
+    inside someone else's process.
 */
 
 #include <assert.h>
@@ -41,6 +50,9 @@
 
 #include "agentbus.h"
 #include "agent/ab_delivery.h"
+#include "wire/ab_codes.h"
+#include "wire/ab_jsonw.h"
+#include "wire/ab_proto.h"
 
 #define S_DEFAULT_CREDIT 16
 #define S_DEFAULT_TIMEOUT_MS 5000
@@ -95,6 +107,8 @@ struct _ab_agent_t {
     uint64_t next_id;        /* counter for ids the library makes */
     size_t reconnects;       /* WELCOMEs after losing the broker */
     size_t bad_messages;     /* messages dropped as malformed */
+    ab_jsonw_t *writer;      /* the header of the command being built;
+                                reused, its text copied into the frames */
 };
 
 static int64_t
@@ -137,7 +151,8 @@ ab_agent_new (const char *endpoint, const char *agent_name,
     self->endpoint = strdup (endpoint);
     self->name = strdup (agent_name);
     self->instance = s_strdup_or_null (options->instance);
-    if (!self->ctx || !self->endpoint || !self->name ||
+    self->writer = ab_jsonw_new ();
+    if (!self->ctx || !self->endpoint || !self->name || !self->writer ||
         (options->instance && !self->instance)) {
         ab_agent_destroy (&self);
         return NULL;
@@ -151,8 +166,7 @@ ab_agent_new (const char *endpoint, const char *agent_name,
     return self;
 }
 
-static int s_send_command (ab_agent_t *self, const char *command,
-                           json_t *header);
+static int s_send_bare (ab_agent_t *self, ab_cmd_t command);
 
 static void
 s_close_socket (ab_agent_t *self, int linger_ms)
@@ -172,7 +186,7 @@ ab_agent_destroy (ab_agent_t **self_p)
         return;
     ab_agent_t *self = *self_p;
     if (self->registered)
-        (void)s_send_command (self, "BYE", NULL);
+        (void)s_send_bare (self, AB_CMD_BYE);
     s_close_socket (self, S_BYE_LINGER_MS);
     while (self->head) {
         ab_delivery_t *next = ab_delivery_next (self->head);
@@ -187,6 +201,7 @@ ab_agent_destroy (ab_agent_t **self_p)
     free (self->instance);
     free (self->name);
     free (self->endpoint);
+    ab_jsonw_destroy (&self->writer);
     free (self);
     *self_p = NULL;
 }
@@ -210,14 +225,14 @@ s_out_free (s_out_t *out)
     out->count = 0;
 }
 
-/* Initialises every frame, wrapping the attachments zero-copy first of
-   all: from here on closing the frames (s_out_free) runs each free_fn
-   exactly once, whatever fails later. */
+/* Initialises every frame of a `command`, wrapping the attachments
+   zero-copy first of all: from here on closing the frames (s_out_free)
+   runs each free_fn exactly once, whatever fails later. */
 static int
-s_out_begin (s_out_t *out, bool has_payload, const ab_attachment_t *attachments,
+s_out_begin (s_out_t *out, ab_cmd_t command, const ab_attachment_t *attachments,
              size_t count)
 {
-    size_t first = has_payload ? 4 : 3;
+    size_t first = ab_cmd_has_payload (command) ? 4 : 3;
     out->invalid = false;
     out->count = 0;
     out->frames = calloc (first + count, sizeof (zmq_msg_t));
@@ -243,38 +258,50 @@ s_out_begin (s_out_t *out, bool has_payload, const ab_attachment_t *attachments,
     return out->invalid ? AB_EINVAL : 0;
 }
 
-/* Replaces frame `index` by a copy of `text`. */
+/* Replaces frame `index` by a copy of `size` bytes at `data`. */
 static int
-s_out_set (s_out_t *out, size_t index, const char *text)
+s_out_set (s_out_t *out, size_t index, const char *data, size_t size)
 {
-    assert (index < out->count);
+    assert (index < out->count); /* our bug: s_out_begin made the frames */
     zmq_msg_t *frame = &out->frames[index];
-    size_t size = strlen (text);
     zmq_msg_close (frame);
     if (zmq_msg_init_size (frame, size) != 0) {
         zmq_msg_init (frame);
         return AB_ENOMEM;
     }
-    memcpy (zmq_msg_data (frame), text, size);
+    if (size)
+        memcpy (zmq_msg_data (frame), data, size);
     return 0;
 }
 
-/* Fills the signature, command, header and payload (NULL: none). */
+/* Replaces frame `index` by constant text, which libzmq neither copies
+   nor frees (the signature and command words). */
+static void
+s_out_const (s_out_t *out, size_t index, const char *text)
+{
+    assert (index < out->count);
+    zmq_msg_t *frame = &out->frames[index];
+    zmq_msg_close (frame);
+    if (zmq_msg_init_data (frame, (void *)text, strlen (text), NULL, NULL) != 0)
+        zmq_msg_init (frame); /* does not allocate: cannot happen */
+}
+
+/* Fills the signature, the command word, the header self->writer holds
+   and the payload (NULL: none). Returns 0, AB_ENOMEM, or AB_EINVAL when
+   the header had a string that is not UTF-8. */
 static int
-s_out_fill (s_out_t *out, const char *command, const json_t *header,
+s_out_fill (ab_agent_t *self, s_out_t *out, ab_cmd_t command,
             const char *payload)
 {
-    char *text = json_dumps (header, JSON_COMPACT);
-    int rc = text ? 0 : AB_ENOMEM;
-    if (rc == 0)
-        rc = s_out_set (out, 0, AB_PROTOCOL_SIGNATURE);
-    if (rc == 0)
-        rc = s_out_set (out, 1, command);
-    if (rc == 0)
-        rc = s_out_set (out, 2, text);
+    size_t size = 0;
+    const char *header = ab_jsonw_text (self->writer, &size);
+    if (!header)
+        return ab_jsonw_error (self->writer);
+    s_out_const (out, 0, AB_PROTOCOL_SIGNATURE);
+    s_out_const (out, 1, ab_cmd_name (command));
+    int rc = s_out_set (out, 2, header, size);
     if (rc == 0 && payload)
-        rc = s_out_set (out, 3, payload);
-    free (text);
+        rc = s_out_set (out, 3, payload, strlen (payload));
     return rc;
 }
 
@@ -287,7 +314,12 @@ s_send_out (ab_agent_t *self, s_out_t *out)
     for (size_t i = 0; i < out->count; i++) {
         zmq_msg_t copy;
         zmq_msg_init (&copy);
-        zmq_msg_copy (&copy, &out->frames[i]);
+        if (zmq_msg_copy (&copy, &out->frames[i]) != 0) {
+            zmq_msg_close (&copy);
+            if (i > 0)
+                s_close_socket (self, 0); /* half-sent, as below */
+            return AB_ENOMEM;
+        }
         int flags = i + 1 < out->count ? ZMQ_SNDMORE : 0;
         if (zmq_msg_send (&copy, self->socket, flags) < 0) {
             int error = zmq_errno ();
@@ -300,73 +332,29 @@ s_send_out (ab_agent_t *self, s_out_t *out)
     return 0;
 }
 
-/* Sends a command without payload; takes `header` (NULL = {}). */
+/* Sends a command without payload whose header self->writer holds. */
 static int
-s_send_command (ab_agent_t *self, const char *command, json_t *header)
+s_send_command (ab_agent_t *self, ab_cmd_t command)
 {
     s_out_t out = {0};
-    if (!header)
-        header = json_object ();
-    int rc = header ? s_out_begin (&out, false, NULL, 0) : AB_ENOMEM;
+    int rc = s_out_begin (&out, command, NULL, 0);
     if (rc == 0)
-        rc = s_out_fill (&out, command, header, NULL);
+        rc = s_out_fill (self, &out, command, NULL);
     if (rc == 0)
         rc = s_send_out (self, &out);
     s_out_free (&out);
-    json_decref (header);
     return rc;
 }
 
-/* --- receiving ------------------------------------------------------- */
-
-/* Receives one whole multipart message without waiting. Returns 0 with
-   *frames_p (the caller's: close each, free) and *count_p set;
-   AB_ETIMEDOUT when nothing is there; AB_EIO or AB_ENOMEM. */
+/* Sends a command with the header {} (PING, BYE). */
 static int
-s_recv_frames (ab_agent_t *self, zmq_msg_t **frames_p, size_t *count_p)
+s_send_bare (ab_agent_t *self, ab_cmd_t command)
 {
-    size_t count = 0, capacity = 8;
-    zmq_msg_t *frames = malloc (capacity * sizeof (zmq_msg_t));
-    int rc = frames ? 0 : AB_ENOMEM;
-    bool more = true;
-    while (rc == 0 && more) {
-        if (count == capacity) {
-            zmq_msg_t *bigger =
-                realloc (frames, 2 * capacity * sizeof (zmq_msg_t));
-            if (!bigger) {
-                rc = AB_ENOMEM; /* the rest of the message stays queued */
-                break;
-            }
-            frames = bigger;
-            capacity *= 2;
-        }
-        zmq_msg_init (&frames[count]);
-        int flags = count == 0 ? ZMQ_DONTWAIT : 0;
-        if (zmq_msg_recv (&frames[count], self->socket, flags) < 0) {
-            zmq_msg_close (&frames[count]);
-            rc = zmq_errno () == EAGAIN ? AB_ETIMEDOUT : AB_EIO;
-            break;
-        }
-        more = zmq_msg_more (&frames[count++]);
-    }
-    if (rc < 0) {
-        for (size_t i = 0; i < count; i++)
-            zmq_msg_close (&frames[i]);
-        free (frames);
-        return rc;
-    }
-    *frames_p = frames;
-    *count_p = count;
-    return 0;
+    ab_jsonw_reset (self->writer);
+    return s_send_command (self, command);
 }
 
-static bool
-s_frame_is (zmq_msg_t *frame, const char *text)
-{
-    size_t size = strlen (text);
-    return zmq_msg_size (frame) == size &&
-           memcmp (zmq_msg_data (frame), text, size) == 0;
-}
+/* --- receiving ------------------------------------------------------- */
 
 static bool
 s_key_matches (const json_t *header, const s_wait_t *wait)
@@ -498,83 +486,73 @@ static bool
 s_on_error (ab_agent_t *self, s_wait_t *wait, json_t *header, zmq_msg_t *body,
             size_t count)
 {
-    const char *code = json_string_value (json_object_get (header, "code"));
-    s_set_error (self, code ? code : "unknown");
+    const char *word = json_string_value (json_object_get (header, "code"));
+    s_set_error (self, word ? word : "unknown");
     bool answered = wait->kind == S_WAIT_WELCOME || wait->kind == S_WAIT_OK ||
                     wait->kind == S_WAIT_REPLY;
-    if (!code || wait->done)
+    if (!word || wait->done)
         return true;
-    if (strcmp (code, "not_registered") == 0) {
+    switch (ab_error_code (word)) {
+    case AB_ERROR_NOT_REGISTERED:
         /* While unregistered it answers a command sent before our HELLO. */
         if (self->registered) {
             self->registered = false;
             self->next_hello = 0;
         }
-    } else if (strcmp (code, "unknown_agent") == 0 ||
-               strcmp (code, "unauthorized") == 0) {
+        break;
+    case AB_ERROR_UNKNOWN_AGENT:
+    case AB_ERROR_UNAUTHORIZED:
         if (!self->registered)
             s_finish (wait, AB_ENOENT); /* the answer to our HELLO */
-    } else if (strcmp (code, "protocol") == 0 && answered) {
-        s_finish (wait, AB_EPROTO); /* answers come in command order */
+        break;
+    case AB_ERROR_PROTOCOL:
+        if (answered)
+            s_finish (wait, AB_EPROTO); /* answers come in command order */
+        break;
+    default: /* unknown_message, or a code of a later protocol */
+        break;
     }
     return true;
 }
 
-/* The commands a broker sends (protocol §3) and whether frame 3 is there. */
-static const struct {
-    const char *name;
-    bool has_payload;
-    s_handler_fn *handler;
-} s_commands[] = {
-    {"WELCOME", false, s_on_welcome}, {"OK", false, s_on_ok},
-    {"REJECT", false, s_on_reject},   {"DELIVER", true, s_on_deliver},
-    {"REPLY", true, s_on_reply},      {"PONG", false, s_on_pong},
-    {"ERROR", false, s_on_error},
+/* The handlers of the commands a broker sends (protocol §3), indexed by
+   ab_cmd_t; ab_proto_recv_dealer lets through no other command. */
+static s_handler_fn *const s_handlers[AB_CMD_COUNT_] = {
+    [AB_CMD_WELCOME] = s_on_welcome, [AB_CMD_OK] = s_on_ok,
+    [AB_CMD_REJECT] = s_on_reject,   [AB_CMD_DELIVER] = s_on_deliver,
+    [AB_CMD_REPLY] = s_on_reply,     [AB_CMD_PONG] = s_on_pong,
+    [AB_CMD_ERROR] = s_on_error,
 };
 
-/* Checks the frame table (protocol §2) and runs the command's handler.
-   Returns false for a message that breaks it. */
+/* Runs the handler of a message whose frame table ab_proto checked.
+   Returns false for a message that makes no sense (counted as bad). */
 static bool
-s_dispatch (ab_agent_t *self, s_wait_t *wait, zmq_msg_t *frames, size_t count)
+s_dispatch (ab_agent_t *self, s_wait_t *wait, ab_proto_t *msg)
 {
-    if (count < 3 || !s_frame_is (&frames[0], AB_PROTOCOL_SIGNATURE))
-        return false;
-    size_t i = 0, n = sizeof s_commands / sizeof s_commands[0];
-    while (i < n && !s_frame_is (&frames[1], s_commands[i].name))
-        i++;
-    if (i == n || (s_commands[i].has_payload ? count < 4 : count != 3))
-        return false;
-    json_t *header = json_loadb (zmq_msg_data (&frames[2]),
-                                 zmq_msg_size (&frames[2]), 0, NULL);
-    bool good = json_is_object (header);
-    if (good) {
-        self->ping_unanswered = 0;
-        if (wait->kind == S_WAIT_POLL)
-            wait->done = true;
-        good =
-            s_commands[i].handler (self, wait, header, frames + 3, count - 3);
-    }
-    json_decref (header);
-    return good;
+    s_handler_fn *handler = s_handlers[ab_proto_command (msg)];
+    assert (handler); /* our bug: a command ab_proto lets through */
+    self->ping_unanswered = 0;
+    if (wait->kind == S_WAIT_POLL)
+        wait->done = true;
+    return handler (self, wait, ab_proto_header (msg), ab_proto_body (msg),
+                    ab_proto_body_count (msg));
 }
 
-/* Handles everything already received, without waiting. */
+/* Handles everything already received, without waiting. A message that
+   breaks the frame table (protocol §2) is counted and dropped. */
 static int
 s_drain (ab_agent_t *self, s_wait_t *wait)
 {
     while (self->socket) {
-        zmq_msg_t *frames = NULL;
-        size_t count = 0;
-        int rc = s_recv_frames (self, &frames, &count);
+        ab_proto_t *msg = NULL;
+        int rc = ab_proto_recv_dealer (self->socket, 0, &msg, NULL, 0);
         if (rc == AB_ETIMEDOUT)
             return 0;
-        if (rc < 0)
+        if (rc == AB_EIO || rc == AB_ENOMEM)
             return rc;
-        if (!s_dispatch (self, wait, frames, count))
+        if (rc < 0 || !s_dispatch (self, wait, msg))
             self->bad_messages++;
-        for (size_t i = 0; i < count; i++)
-            zmq_msg_close (&frames[i]);
-        free (frames);
+        ab_proto_destroy (&msg);
     }
     return 0;
 }
@@ -617,7 +595,7 @@ s_ping_if_due (ab_agent_t *self, int64_t now)
     if (!self->registered || now < self->next_ping)
         return;
     self->next_ping = now + self->heartbeat_ms;
-    if (s_send_command (self, "PING", NULL) == 0 && !self->ping_unanswered)
+    if (s_send_bare (self, AB_CMD_PING) == 0 && !self->ping_unanswered)
         self->ping_unanswered = now;
 }
 
@@ -669,11 +647,12 @@ s_say_hello (ab_agent_t *self, int64_t now)
     self->next_hello = now + self->timeout_ms;
     if (!self->socket && s_open_socket (self) < 0)
         return AB_EIO;
-    json_t *header =
-        json_pack ("{s:s, s:i}", "agent", self->name, "credit", self->credit);
-    if (header && self->instance)
-        json_object_set_new (header, "instance", json_string (self->instance));
-    return header ? s_send_command (self, "HELLO", header) : AB_ENOMEM;
+    ab_jsonw_reset (self->writer);
+    ab_jsonw_string (self->writer, "agent", self->name);
+    ab_jsonw_int (self->writer, "credit", self->credit);
+    if (self->instance)
+        ab_jsonw_string (self->writer, "instance", self->instance);
+    return s_send_command (self, AB_CMD_HELLO);
 }
 
 /* Runs until `wait` is satisfied or the deadline (monotonic ms, -1 =
@@ -787,36 +766,39 @@ ab_agent_last_error (const ab_agent_t *self)
 
 /* --- publishing and requests ----------------------------------------- */
 
-/* Builds the PUB/REQ header; `id` is the caller's or one made here (in
-   `made`, S_MAX_ID + 1 bytes). Returns NULL on bad fields. */
-static json_t *
-s_pub_header (ab_agent_t *self, const ab_header_t *h, bool request, char *made)
+/* Writes the header of a PUB or REQ (`command`) into self->writer; its
+   `id` is the caller's or one made here (in `made`, S_MAX_ID + 1 bytes),
+   returned in *id_p. Returns 0, or AB_EINVAL on bad fields (a string
+   that is not UTF-8 shows at ab_jsonw_text). */
+static int
+s_pub_header (ab_agent_t *self, const ab_header_t *h, ab_cmd_t command,
+              char *made, const char **id_p)
 {
     if (!h->type || !*h->type || h->version < 0 || h->ttl_ms < 0 ||
         h->timeout_ms < 0 || (h->id && strlen (h->id) > S_MAX_ID))
-        return NULL;
+        return AB_EINVAL;
     const char *id = h->id;
     if (!id) {
         snprintf (made, S_MAX_ID + 1, "%.80s-%ld-%" PRIu64, self->name,
                   (long)getpid (), ++self->next_id);
         id = made;
     }
-    json_t *header = json_pack ("{s:s, s:s}", "type", h->type, "id", id);
-    if (!header)
-        return NULL; /* not UTF-8 */
+    ab_jsonw_t *w = self->writer;
+    ab_jsonw_reset (w);
+    ab_jsonw_string (w, "type", h->type);
+    ab_jsonw_string (w, "id", id);
     if (h->version > 0)
-        json_object_set_new (header, "version", json_integer (h->version));
+        ab_jsonw_int (w, "version", h->version);
     if (h->has_seq)
-        json_object_set_new (header, "seq", json_integer (h->seq));
+        ab_jsonw_int (w, "seq", h->seq);
     if (h->ttl_ms > 0)
-        json_object_set_new (header, "ttl_ms", json_integer (h->ttl_ms));
+        ab_jsonw_int (w, "ttl_ms", h->ttl_ms);
     if (h->traceparent)
-        json_object_set_new (header, "traceparent",
-                             json_string (h->traceparent));
-    if (request && h->timeout_ms > 0)
-        json_object_set_new (header, "timeout_ms",
-                             json_integer (h->timeout_ms));
-    return header;
+        ab_jsonw_string (w, "traceparent", h->traceparent);
+    if (command == AB_CMD_REQ && h->timeout_ms > 0)
+        ab_jsonw_int (w, "timeout_ms", h->timeout_ms);
+    *id_p = id;
+    return 0;
 }
 
 /* Builds and sends a PUB or REQ, then waits as `wait` says. Takes the
@@ -825,27 +807,27 @@ static int
 s_publish (ab_agent_t *self, const ab_header_t *h, const char *payload,
            const ab_attachment_t *attachments, size_t count, s_wait_t *wait)
 {
-    bool request = wait->kind == S_WAIT_REPLY;
+    ab_cmd_t command = wait->kind == S_WAIT_REPLY ? AB_CMD_REQ : AB_CMD_PUB;
     s_out_t out = {0};
-    int rc = s_out_begin (&out, true, attachments, attachments ? count : 0);
+    int rc = s_out_begin (&out, command, attachments, attachments ? count : 0);
     if (rc == 0 && (!self || !h || !payload || (!attachments && count)))
         rc = AB_EINVAL;
     if (rc == 0 && !self->ever_connected)
         rc = AB_ESTATE;
     char made[S_MAX_ID + 1];
-    json_t *header = rc == 0 ? s_pub_header (self, h, request, made) : NULL;
-    if (rc == 0 && !header)
-        rc = AB_EINVAL;
+    const char *id = NULL;
     if (rc == 0)
-        rc = s_out_fill (&out, request ? "REQ" : "PUB", header, payload);
+        rc = s_pub_header (self, h, command, made, &id);
+    if (rc == 0)
+        rc = s_out_fill (self, &out, command, payload);
     if (rc == 0) {
         wait->key_field = "id";
-        wait->key = json_string_value (json_object_get (header, "id"));
+        wait->key = id;
+        bool request = command == AB_CMD_REQ;
         int64_t local = (request ? h->timeout_ms : 0) + self->timeout_ms;
         rc = s_await (self, wait, &out,
                       s_deadline (request && !h->timeout_ms ? -1 : local));
     }
-    json_decref (header);
     s_out_free (&out);
     return rc;
 }
@@ -952,37 +934,37 @@ ab_agent_receive (ab_agent_t *self, int timeout_ms, ab_delivery_t **delivery_p)
     return 0;
 }
 
-/* Sends ACK or NACK {msg, …} for a delivery; takes `header`. No answer
+/* Starts the header of an ACK or NACK for a delivery: {msg}. No answer
    comes (ERROR unknown_message, if any, only sets last_error). */
 static int
-s_settle (ab_agent_t *self, const ab_delivery_t *delivery, const char *command,
-          json_t *header)
+s_settle_header (ab_agent_t *self, const ab_delivery_t *delivery)
 {
     const char *msg = ab_delivery_msg (delivery);
-    int rc = !self || !msg ? AB_EINVAL : !header ? AB_ENOMEM : 0;
-    if (rc == 0 && json_object_set_new (header, "msg", json_string (msg)) != 0)
-        rc = AB_ENOMEM;
-    if (rc < 0) {
-        json_decref (header);
-        return rc;
-    }
-    return s_send_command (self, command, header);
+    if (!self || !msg)
+        return AB_EINVAL;
+    ab_jsonw_reset (self->writer);
+    ab_jsonw_string (self->writer, "msg", msg);
+    return 0;
 }
 
 int
 ab_agent_ack (ab_agent_t *self, const ab_delivery_t *delivery)
 {
-    return s_settle (self, delivery, "ACK", json_object ());
+    int rc = s_settle_header (self, delivery);
+    return rc < 0 ? rc : s_send_command (self, AB_CMD_ACK);
 }
 
 int
 ab_agent_nack (ab_agent_t *self, const ab_delivery_t *delivery, bool requeue,
                const char *reason)
 {
-    json_t *header = json_pack ("{s:b}", "requeue", requeue);
-    if (header && reason)
-        json_object_set_new (header, "reason", json_string (reason));
-    return s_settle (self, delivery, "NACK", header);
+    int rc = s_settle_header (self, delivery);
+    if (rc < 0)
+        return rc;
+    ab_jsonw_bool (self->writer, "requeue", requeue);
+    if (reason)
+        ab_jsonw_string (self->writer, "reason", reason);
+    return s_send_command (self, AB_CMD_NACK);
 }
 
 int
@@ -991,26 +973,27 @@ ab_agent_reply (ab_agent_t *self, const ab_delivery_t *request,
                 const ab_attachment_t *attachments, size_t count)
 {
     s_out_t out = {0};
-    int rc = s_out_begin (&out, true, attachments, attachments ? count : 0);
+    int rc =
+        s_out_begin (&out, AB_CMD_REP, attachments, attachments ? count : 0);
     const char *msg = ab_delivery_msg (request);
     if (rc == 0 &&
         (!self || !payload || !msg || !ab_delivery_is_request (request)))
         rc = AB_EINVAL;
-    json_t *header =
-        rc == 0 ? json_pack ("{s:s, s:b}", "msg", msg, "partial", partial)
-                : NULL;
     char *text =
         rc == 0 ? json_dumps (payload, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    if (rc == 0 && (!header || !text))
+    if (rc == 0 && !text)
         rc = AB_ENOMEM;
-    if (rc == 0)
-        rc = s_out_fill (&out, "REP", header, text);
+    if (rc == 0) {
+        ab_jsonw_reset (self->writer);
+        ab_jsonw_string (self->writer, "msg", msg);
+        ab_jsonw_bool (self->writer, "partial", partial);
+        rc = s_out_fill (self, &out, AB_CMD_REP, text);
+    }
     if (rc == 0) {
         s_wait_t wait = {.kind = S_WAIT_OK, .key_field = "msg", .key = msg};
         rc = s_await (self, &wait, &out, s_deadline (self->timeout_ms));
     }
     free (text);
-    json_decref (header);
     s_out_free (&out);
     return rc;
 }
@@ -1023,8 +1006,9 @@ ab_agent_credit (ab_agent_t *self, int credit)
     self->credit = credit;
     if (!self->registered)
         return 0; /* goes out with the next HELLO */
-    return s_send_command (self, "CREDIT",
-                           json_pack ("{s:i}", "credit", credit));
+    ab_jsonw_reset (self->writer);
+    ab_jsonw_int (self->writer, "credit", credit);
+    return s_send_command (self, AB_CMD_CREDIT);
 }
 
 /* --- event loops ----------------------------------------------------- */

@@ -9,7 +9,8 @@
 
     A delivery owns the zmq_msg_t frames it was received in, so attachment
     views are the socket's own buffers (zero-copy) for as long as the
-    delivery lives. Only the payload frame is parsed.
+    delivery lives. Only the payload frame is parsed. Out of memory is
+    a NULL returned by the constructor, never an assert.
 */
 
 #include <assert.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "agent/ab_delivery.h"
+#include "wire/ab_jsonscan.h"
 
 struct _ab_delivery_t {
     json_t *header;         /* the header object; owned */
@@ -38,9 +40,10 @@ ab_delivery_new (json_t *header, zmq_msg_t *body, size_t count)
 {
     if (count == 0)
         return NULL;
-    json_t *payload =
-        json_loadb (zmq_msg_data (&body[0]), zmq_msg_size (&body[0]),
-                    JSON_DECODE_ANY, NULL);
+    /* the broker's own loader: the values json_loadb (JSON_DECODE_ANY)
+       makes, several times faster */
+    json_t *payload = ab_jsonscan_load (zmq_msg_data (&body[0]),
+                                        zmq_msg_size (&body[0]), NULL);
     ab_delivery_t *self = payload ? calloc (1, sizeof *self) : NULL;
     if (self && count > 1) {
         self->attachments = calloc (count - 1, sizeof (zmq_msg_t));

@@ -61,8 +61,12 @@
 #include "broker/ab_session.h"
 #include "common/ab_timer.h"
 #include "filter/ab_filter.h"
+#include "filter/ab_pipeline.h"
 #include "topology/ab_topology.h"
 #include "wire/ab_codes.h"
+#include "common/ab_decimal.h"
+#include "wire/ab_jsonw.h"
+#include "wire/ab_outq.h"
 #include "wire/ab_proto.h"
 
 /* Messages read from the socket per loop turn, so timers never starve. */

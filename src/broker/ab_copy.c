@@ -19,6 +19,7 @@
 #include "broker/ab_copy.h"
 #include "broker/ab_header.h"
 #include "common/ab_decimal.h"
+#include "wire/ab_jsonw.h"
 
 /* The type of dead-letter deliveries (protocol §5). */
 #define S_DEAD_LETTER_TYPE "agentbus.dead_letter"

@@ -19,6 +19,8 @@
 #include "agentbus.h"
 #include "broker/ab_header.h"
 #include "broker/ab_outbox.h"
+#include "wire/ab_outq.h"
+#include "wire/ab_jsonw.h"
 
 /* One answer or delivery held until the turn's batch is committed. */
 typedef struct {

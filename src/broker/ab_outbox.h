@@ -41,6 +41,8 @@
 #include "common/ab_log.h"
 #include "wire/ab_codes.h"
 #include "wire/ab_proto.h"
+#include "wire/ab_outq.h"
+#include "wire/ab_jsonw.h"
 
 typedef struct _ab_outbox_t ab_outbox_t;
 

@@ -24,6 +24,8 @@
 #include "common/ab_pool.h"
 #include "wire/ab_jsonscan.h"
 #include "schema/ab_tensor.h"
+#include "wire/ab_jsonw.h"
+#include "filter/ab_pipeline.h"
 
 /* PUBs in a batch below which ab_checks_start leaves them to the
    broker's thread: waking the pool costs more than it saves */

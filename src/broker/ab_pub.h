@@ -56,6 +56,7 @@
 #include "topology/ab_topology.h"
 #include "wire/ab_codes.h"
 #include "wire/ab_proto.h"
+#include "filter/ab_pipeline.h"
 
 /* Whether the payload's tree is built when nothing but a filter stage
    would read it. */

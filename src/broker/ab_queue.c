@@ -19,6 +19,7 @@
 #include "agentbus.h"
 #include "broker/ab_header.h"
 #include "broker/ab_queue.h"
+#include "filter/ab_pipeline.h"
 
 struct _ab_queue_t {
     const ab_edge_t *edge;  /* the edge, or NULL for a dead-letter queue */

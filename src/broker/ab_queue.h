@@ -66,6 +66,7 @@
 #include "store/ab_store.h"
 #include "topology/ab_topology.h"
 #include "wire/ab_codes.h"
+#include "filter/ab_pipeline.h"
 
 typedef struct _ab_queue_t ab_queue_t;
 typedef struct _ab_generation_t ab_generation_t;

@@ -18,6 +18,7 @@
 #include "common/ab_oom.h"
 #include "broker/ab_header.h"
 #include "broker/ab_request.h"
+#include "wire/ab_jsonw.h"
 
 struct _ab_request_t {
     ab_timer_t *timers;        /* borrowed: the timeout entry's heap */

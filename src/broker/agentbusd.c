@@ -40,6 +40,7 @@
 #include "store/ab_store_lmdb.h"
 #include "common/ab_yaml.h"
 #include "filter/ab_filter.h"
+#include "filter/ab_pipeline.h"
 #include "topology/ab_topology.h"
 #include "topology/ab_topology_dot.h"
 

@@ -1,5 +1,5 @@
 /*  =========================================================================
-    ab_filter - filter stages and the pipeline that runs them
+    ab_filter - one filter stage: built-in, plugin or built in code
 
     Copyright (c) the agentbus authors.
     This Source Code Form is subject to the terms of the Mozilla Public
@@ -11,11 +11,10 @@
     Built-in stages (max_size, rate_limit), plugin stages (a dlopen'd .so,
     include/agentbus/filter.h) and stages built in code (the broker's
     `schema` stage) all sit behind the same ab_filter_ops_t, so the
-    pipeline treats them alike. A pipeline runs its stages in order: the
-    first reject wins, a rewrite replaces the payload for every later
-    stage and for routing. Whatever a stage does wrong becomes a reject
-    with code "filter" that names the stage; it never takes the broker
-    down.
+    pipeline (ab_pipeline) treats them alike. The codes a stage may reject
+    with are a subset of ab_codes' REJECT table. Out of memory is an error
+    returned (NULL from a constructor, with a diagnostic), never an
+    assert.
 */
 
 #ifndef AB_FILTER_H_INCLUDED
@@ -84,66 +83,24 @@ void ab_filter_destroy (ab_filter_t **self_p);
 /* The stage's name: the built-in's name, or the plugin's file name. */
 const char *ab_filter_name (const ab_filter_t *self);
 
-/* The outcome of running a pipeline. Initialise with
-   AB_FILTER_RESULT_INIT; free with ab_filter_result_clear. */
-typedef struct {
-    bool rejected;    /* true: answer REJECT */
-    const char *code; /* REJECT code (static string) or NULL */
-    char message[AB_FILTER_MESSAGE_MAX]; /* REJECT message, one line */
-    json_t *errors;      /* REJECT `errors` array (owned) or NULL */
-    const char *stage;   /* name of the rejecting stage (borrowed from
-                            the pipeline) or NULL */
-    json_t *payload;     /* owned: the rewritten payload, NULL if no
-                            stage rewrote it */
-    char *payload_text;  /* owned: payload serialised (compact JSON,
-                            malloc'd, NUL-terminated), NULL if none */
-    size_t payload_size; /* bytes in payload_text, without the NUL */
-} ab_filter_result_t;
+/* Runs the stage's apply over `msg`: its return value, with the verdict
+   in *verdict (which must be zeroed). The pipeline checks the verdict. */
+int ab_filter_run (ab_filter_t *self, const ab_filter_message_t *msg,
+                   ab_filter_verdict_t *verdict);
 
-#define AB_FILTER_RESULT_INIT                                                  \
-    {                                                                          \
-        false, NULL, {0}, NULL, NULL, NULL, NULL, 0                            \
-    }
+/* The REJECT code (an ab_reject_t of wire/ab_codes.h) of `code` when a
+   filter may reject with it: "filter", "too_large", "overloaded",
+   "invalid", "malformed"; else -1 (NULL included). */
+int ab_filter_code (const char *code);
 
-/* Frees what a result owns and resets it to AB_FILTER_RESULT_INIT. */
-void ab_filter_result_clear (ab_filter_result_t *result);
-
-typedef struct _ab_pipeline_t ab_pipeline_t;
-
-/* An empty pipeline (passes everything). NULL only when out of memory. */
-ab_pipeline_t *ab_pipeline_new (void);
-
-/* A pipeline from a `filters:` list (a JSON array; NULL = empty). On any
-   error returns NULL and reports every bad entry into diag. */
-ab_pipeline_t *ab_pipeline_new_from_config (const json_t *filters,
-                                            const ab_filter_env_t *env,
-                                            ab_diag_t *diag);
-
-/* Destroys the pipeline and its stages; accepts NULL, nulls *self_p. */
-void ab_pipeline_destroy (ab_pipeline_t **self_p);
-
-/* Puts a stage first (the broker's schema stage) or last; the pipeline
-   takes it and nulls *stage_p. Returns 0 or AB_ENOMEM (stage then
-   destroyed). */
-int ab_pipeline_prepend (ab_pipeline_t *self, ab_filter_t **stage_p);
-int ab_pipeline_append (ab_pipeline_t *self, ab_filter_t **stage_p);
-
-/* Number of stages. */
-size_t ab_pipeline_size (const ab_pipeline_t *self);
-
-/* Runs every stage over `msg` (borrowed; its payload fields are the
-   original ones). Fills *result (which must be clear). Returns 0 when
-   every stage passed or rewrote (result->payload/payload_text hold the
-   final payload when some stage rewrote it, else NULL: use the
-   original), or AB_EREJECTED when a stage rejected (result->code,
-   message, stage, errors; a payload left from an earlier rewrite is to
-   be ignored). A stage that fails (out of memory included) is a reject
-   with code "filter". A NULL pipeline passes. */
-int ab_pipeline_run (ab_pipeline_t *self, const ab_filter_message_t *msg,
-                     ab_filter_result_t *result);
-
-/* True when `code` may appear in a filter's REJECT: "filter",
-   "too_large", "overloaded", "invalid", "malformed". */
+/* True when `code` may appear in a filter's REJECT (ab_filter_code). */
 bool ab_filter_code_valid (const char *code);
+
+/* Adds a diagnostic at the position of `node` (may be NULL) in the
+   config, as env->locate finds it: for stages and pipelines built from
+   config. */
+void ab_filter_report (const ab_filter_env_t *env, ab_diag_t *diag,
+                       const json_t *node, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 #endif

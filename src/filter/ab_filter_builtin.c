@@ -10,6 +10,12 @@
     rate_limit is a token bucket per sender agent: `burst` tokens at most,
     refilled at `rate` per second, one spent per message. A bucket is kept
     for every agent that ever sent, which the topology bounds.
+
+    Out of memory: every allocation of ours is an error returned (NULL
+    with "out of memory" from a create, AB_ENOMEM from an apply, which the
+    pipeline turns into a "filter" reject). The buckets live in a czmq
+    zhashx, whose own allocations abort the process when memory runs out:
+    czmq's documented policy, the broker's too.
 */
 
 #include <assert.h>
@@ -22,6 +28,7 @@
 
 #include "agentbus.h"
 #include "filter/ab_filter_builtin.h"
+#include "wire/ab_codes.h"
 
 /* Fails when `options` has a key not in `allowed` (NULL-terminated). */
 static bool
@@ -79,7 +86,7 @@ s_max_size_apply (void *state, const ab_filter_message_t *msg,
         total += msg->attachment_sizes[i];
     if (total > (uint64_t)self->bytes) {
         verdict->action = AB_FILTER_REJECT;
-        verdict->code = "too_large";
+        verdict->code = ab_reject_name (AB_REJECT_TOO_LARGE);
         snprintf (verdict->message, sizeof verdict->message,
                   "message is %" PRIu64 " bytes, over the limit of %" PRIu64,
                   total, (uint64_t)self->bytes);
@@ -202,7 +209,7 @@ s_rate_limit_apply (void *state, const ab_filter_message_t *msg,
         return 0;
     }
     verdict->action = AB_FILTER_REJECT;
-    verdict->code = "overloaded";
+    verdict->code = ab_reject_name (AB_REJECT_OVERLOADED);
     snprintf (verdict->message, sizeof verdict->message,
               "rate limited: agent '%s' is over %g messages/s (burst %g)", from,
               self->rate, self->burst);

@@ -612,9 +612,15 @@ s_document (s_scan_t *scan, json_t **root_p)
     }
 }
 
+/* What s_run makes of the text. */
+typedef enum {
+    S_CHECK = 0, /* only whether it is JSON: nothing allocated */
+    S_BUILD,     /* the jansson values too */
+} s_mode_t;
+
 /* Runs s_document; on failure frees what was built. */
 static int
-s_run (const char *text, size_t size, ab_jsonscan_t *result, bool build,
+s_run (const char *text, size_t size, ab_jsonscan_t *result, s_mode_t mode,
        json_t **root_p)
 {
     ab_jsonscan_t ignored;
@@ -624,7 +630,7 @@ s_run (const char *text, size_t size, ab_jsonscan_t *result, bool build,
     scan.start = scan.p = (const unsigned char *)text;
     scan.end = scan.start + (text ? size : 0);
     scan.result = result;
-    scan.build = build;
+    scan.build = mode == S_BUILD;
     scan.levels = scan.small;
     scan.depth = 0;
     scan.capacity = S_STACK_LEVELS;
@@ -646,13 +652,13 @@ s_run (const char *text, size_t size, ab_jsonscan_t *result, bool build,
 int
 ab_jsonscan_check (const char *text, size_t size, ab_jsonscan_t *result)
 {
-    return s_run (text, size, result, false, NULL);
+    return s_run (text, size, result, S_CHECK, NULL);
 }
 
 json_t *
 ab_jsonscan_load (const char *text, size_t size, ab_jsonscan_t *result)
 {
     json_t *root = NULL;
-    s_run (text, size, result, true, &root);
+    s_run (text, size, result, S_BUILD, &root);
     return root;
 }

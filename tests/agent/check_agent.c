@@ -415,6 +415,45 @@ START_TEST (test_publish_ok_and_reject)
 }
 END_TEST
 
+/* Text that is not UTF-8 would make a header that is not JSON: refused
+   before it reaches the wire, in the header and in a NACK alike. */
+static void
+script_not_utf8 (fake_t *f)
+{
+    fmsg_t m = {0};
+    EXPECT (fake_welcome (f, &m));
+    fake_send (f, "DELIVER", "{\"msg\":\"d-1\",\"type\":\"t\"}", "{}", NULL);
+    /* the first thing that arrives is the good PUB */
+    EXPECT (fake_expect (f, &m, "PUB"));
+    EXPECT (s_header_is (m.header, "{\"type\":\"t\",\"id\":\"caf\u00e9\"}"));
+    fake_send (f, "OK", "{\"id\":\"caf\u00e9\",\"routed\":1}", NULL);
+    EXPECT (fake_expect (f, &m, "BYE"));
+    fmsg_clear (&m);
+}
+
+START_TEST (test_not_utf8_never_sent)
+{
+    fake_t *f = fake_start (script_not_utf8);
+    ab_agent_t *agent = s_agent (f, 2000, 0);
+    ck_assert_int_eq (ab_agent_connect (agent), 0);
+    ab_delivery_t *d = NULL;
+    ck_assert_int_eq (ab_agent_receive (agent, WAIT_MS, &d), 0);
+    ck_assert_int_eq (ab_agent_nack (agent, d, false, "bad \xff byte"),
+                      AB_EINVAL);
+    ab_delivery_destroy (&d);
+    ab_header_t bad_type = {.type = "t\xc3"};
+    ck_assert_int_eq (ab_agent_publish_text (agent, &bad_type, "{}", NULL, 0),
+                      AB_EINVAL);
+    ab_header_t bad_trace = {.type = "t", .traceparent = "\xed\xa0\x80"};
+    ck_assert_int_eq (ab_agent_publish_text (agent, &bad_trace, "{}", NULL, 0),
+                      AB_EINVAL);
+    ab_header_t good = {.type = "t", .id = "caf\xc3\xa9"};
+    ck_assert_int_eq (ab_agent_publish_text (agent, &good, "{}", NULL, 0), 1);
+    ab_agent_destroy (&agent);
+    fake_finish (f);
+}
+END_TEST
+
 /* --- answers interleaved with deliveries, stale and bad frames ------- */
 
 static void
@@ -950,6 +989,7 @@ main (void)
     tcase_add_test (tcase, test_connect_refused_and_timeout);
     tcase_add_test (tcase, test_bad_arguments);
     tcase_add_test (tcase, test_publish_ok_and_reject);
+    tcase_add_test (tcase, test_not_utf8_never_sent);
     tcase_add_test (tcase, test_deliveries_buffered_while_waiting);
     tcase_add_test (tcase, test_bad_frames_from_broker);
     tcase_add_test (tcase, test_random_frames_from_broker);

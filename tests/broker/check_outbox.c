@@ -16,6 +16,7 @@
 #include "broker/ab_header.h"
 #include "broker/ab_outbox.h"
 #include "ab_check.h"
+#include "wire/ab_jsonw.h"
 
 /* Generous: the machine may be loaded; nothing here measures time. */
 #define S_WAIT 10000

@@ -7,6 +7,8 @@
 
 #include "agentbus.h"
 #include "filter/ab_filter.h"
+#include "filter/ab_pipeline.h"
+#include "wire/ab_codes.h"
 #include "ab_check.h"
 
 /* A message view over a payload parsed from `text`. */
@@ -360,6 +362,12 @@ START_TEST (test_misbehaving_stages_become_filter_rejects)
     ck_assert (ab_filter_code_valid ("too_large"));
     ck_assert (!ab_filter_code_valid ("teapot"));
     ck_assert (!ab_filter_code_valid (NULL));
+    /* the codes are the wire's table; a REJECT code a filter cannot mean
+       is refused too */
+    ck_assert_int_eq (ab_filter_code ("too_large"), AB_REJECT_TOO_LARGE);
+    ck_assert_int_eq (ab_filter_code ("filter"), AB_REJECT_FILTER);
+    ck_assert_int_eq (ab_filter_code ("duplicate"), -1);
+    ck_assert (!ab_filter_code_valid (ab_reject_name (AB_REJECT_UNROUTABLE)));
 }
 END_TEST
 
