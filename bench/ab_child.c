@@ -168,7 +168,8 @@ s_proc_stat (pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
     if (file && fgets (line, sizeof line, file)) {
         char *rest = strrchr (line, ')');
         int parent, group;
-        if (rest && sscanf (rest + 2, "%c %d %d", state, &parent, &group) == 3) {
+        if (rest &&
+            sscanf (rest + 2, "%c %d %d", state, &parent, &group) == 3) {
             *ppid = parent;
             *pgrp = group;
             rc = 0;
@@ -239,8 +240,8 @@ ab_child_wait_port (pid_t *pid_p, int port, int64_t timeout_ns)
             return -1;
         }
         int fd = socket (AF_INET, SOCK_STREAM, 0);
-        int rc = fd >= 0 ? connect (fd, (struct sockaddr *)&addr, sizeof addr)
-                         : -1;
+        int rc =
+            fd >= 0 ? connect (fd, (struct sockaddr *)&addr, sizeof addr) : -1;
         if (fd >= 0)
             close (fd);
         if (rc == 0)

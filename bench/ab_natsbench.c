@@ -399,8 +399,8 @@ s_drain (ab_natsbench_t *self, jsCtx *js, int64_t published)
 
 int
 ab_natsbench_run (ab_natsbench_t *self, const void *payload, size_t size,
-                  int window, int credit, double seconds,
-                  ab_hist_t *latency, ab_natsbench_counts_t *counts)
+                  int window, int credit, double seconds, ab_hist_t *latency,
+                  ab_natsbench_counts_t *counts)
 {
     *counts = (ab_natsbench_counts_t){0, 0, 0, 0};
     self->size = size;

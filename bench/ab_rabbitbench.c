@@ -63,14 +63,14 @@
 #define S_ENV 16
 
 struct _ab_rabbitbench_t {
-    pid_t pid;               /* rabbitmq-server (group leader), or 0 */
-    pid_t epmd;              /* our epmd, or 0 */
-    pid_t beam;              /* the Erlang VM, once found */
-    int port;                /* AMQP on 127.0.0.1 */
-    int runs;                /* queues declared so far (their names) */
-    char dir[320];           /* the node's dir */
-    char log[340];           /* rabbitmq-server's stdout and stderr */
-    char env[S_ENV][400];    /* its environment additions */
+    pid_t pid;            /* rabbitmq-server (group leader), or 0 */
+    pid_t epmd;           /* our epmd, or 0 */
+    pid_t beam;           /* the Erlang VM, once found */
+    int port;             /* AMQP on 127.0.0.1 */
+    int runs;             /* queues declared so far (their names) */
+    char dir[320];        /* the node's dir */
+    char log[340];        /* rabbitmq-server's stdout and stderr */
+    char env[S_ENV][400]; /* its environment additions */
 };
 
 /* One run's shared state. */
@@ -133,8 +133,8 @@ s_connect (ab_rabbitbench_t *self)
         amqp_set_rpc_timeout (conn, &rpc);
     }
     if (!socket ||
-        amqp_socket_open_noblock (socket, "127.0.0.1", self->port,
-                                  &timeout) != AMQP_STATUS_OK ||
+        amqp_socket_open_noblock (socket, "127.0.0.1", self->port, &timeout) !=
+            AMQP_STATUS_OK ||
         amqp_login (conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest",
                     "guest")
                 .reply_type != AMQP_RESPONSE_NORMAL) {
@@ -237,8 +237,7 @@ ab_rabbitbench_new (const char *dir, int port, double timeout_s, char *why,
     }
     self->port = port;
     snprintf (self->dir, sizeof self->dir, "%s/rabbitmq-%d", dir, port);
-    snprintf (self->log, sizeof self->log, "%s/rabbitmq-server.log",
-              self->dir);
+    snprintf (self->log, sizeof self->log, "%s/rabbitmq-server.log", self->dir);
     if (mkdir (self->dir, 0700) || s_prepare (self, epmd_port, dist_port)) {
         snprintf (why, size, "cannot set up %s: %s", self->dir,
                   strerror (errno));
@@ -248,10 +247,10 @@ ab_rabbitbench_new (const char *dir, int port, double timeout_s, char *why,
     char epmd_log[400], port_text[16], line[200];
     snprintf (epmd_log, sizeof epmd_log, "%s/epmd.log", self->dir);
     snprintf (port_text, sizeof port_text, "%d", epmd_port);
-    char *epmd_argv[] = {"epmd", "-port", port_text, "-address", "127.0.0.1",
-                         NULL};
-    self->epmd = ab_child_spawn (epmd_argv, NULL, self->dir, epmd_log, why,
-                                 size);
+    char *epmd_argv[] = {"epmd",     "-port",     port_text,
+                         "-address", "127.0.0.1", NULL};
+    self->epmd =
+        ab_child_spawn (epmd_argv, NULL, self->dir, epmd_log, why, size);
     if (self->epmd > 0 &&
         ab_child_wait_port (&self->epmd, epmd_port, 10 * 1000000000LL)) {
         ab_child_last_line (epmd_log, line, sizeof line);

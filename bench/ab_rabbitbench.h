@@ -45,8 +45,7 @@ typedef struct {
    takes seconds to boot) until a client can log in. NULL on failure,
    with the reason in `why`; nothing is left running then. */
 ab_rabbitbench_t *ab_rabbitbench_new (const char *dir, int port,
-                                      double timeout_s, char *why,
-                                      size_t size);
+                                      double timeout_s, char *why, size_t size);
 
 /* Stops the node (SIGTERM to rabbitmq-server, which stops the Erlang VM;
    SIGKILL to its whole process group after 30 s) and epmd, reaps them,

@@ -58,24 +58,24 @@
 #define S_BLOCK_MS 50
 
 struct _ab_redisbench_t {
-    pid_t pid;       /* redis-server, or 0 once reaped */
-    int port;        /* where it listens on 127.0.0.1 */
-    char dir[320];   /* its working dir (RDB, AOF) */
-    char log[320];   /* its stdout and stderr */
+    pid_t pid;     /* redis-server, or 0 once reaped */
+    int port;      /* where it listens on 127.0.0.1 */
+    char dir[320]; /* its working dir (RDB, AOF) */
+    char log[320]; /* its stdout and stderr */
 };
 
 /* One run's shared state. */
 typedef struct {
-    ab_redisbench_t *self;        /* the server */
-    const char *payload;          /* the message */
-    size_t size;                  /* its length */
-    long stamp_at;                /* where its send time goes, or -1 */
-    int window;                   /* in flight end to end, all producers */
-    int own;                      /* unanswered per producer */
-    int credit;                   /* entries per XREADGROUP */
-    int64_t deadline_ns;          /* no new XADD after this */
-    ab_hist_t *latency;           /* publish-to-consume times, or NULL */
-    atomic_bool stop;             /* the consumer: finish */
+    ab_redisbench_t *self;         /* the server */
+    const char *payload;           /* the message */
+    size_t size;                   /* its length */
+    long stamp_at;                 /* where its send time goes, or -1 */
+    int window;                    /* in flight end to end, all producers */
+    int own;                       /* unanswered per producer */
+    int credit;                    /* entries per XREADGROUP */
+    int64_t deadline_ns;           /* no new XADD after this */
+    ab_hist_t *latency;            /* publish-to-consume times, or NULL */
+    atomic_bool stop;              /* the consumer: finish */
     atomic_int_fast64_t published; /* XADDs sent, all producers */
     atomic_int_fast64_t answered;  /* XADDs answered with an id */
     atomic_int_fast64_t consumed;  /* entries read and acked */
@@ -96,8 +96,8 @@ static redisContext *
 s_connect (ab_redisbench_t *self)
 {
     struct timeval timeout = {2, 0};
-    redisContext *ctx = redisConnectWithTimeout ("127.0.0.1", self->port,
-                                                 timeout);
+    redisContext *ctx =
+        redisConnectWithTimeout ("127.0.0.1", self->port, timeout);
     if (ctx && ctx->err) {
         redisFree (ctx);
         return NULL;
@@ -111,8 +111,7 @@ s_connect (ab_redisbench_t *self)
 
 /* Runs one command; 0 when its reply is not an error. */
 static int
-s_command (redisContext *ctx, char *error, size_t size, const char *format,
-           ...)
+s_command (redisContext *ctx, char *error, size_t size, const char *format, ...)
 {
     va_list args;
     va_start (args, format);
@@ -121,8 +120,9 @@ s_command (redisContext *ctx, char *error, size_t size, const char *format,
     int rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
     if (rc && error)
         snprintf (error, size, "%s",
-                  reply ? reply->str : ctx->errstr[0] ? ctx->errstr
-                                                      : "no reply");
+                  reply            ? reply->str
+                  : ctx->errstr[0] ? ctx->errstr
+                                   : "no reply");
     freeReplyObject (reply);
     return rc;
 }
@@ -150,11 +150,28 @@ ab_redisbench_new (const char *dir, int port, bool aof, char *why, size_t size)
     }
     char port_text[16];
     snprintf (port_text, sizeof port_text, "%d", port);
-    char *argv[] = {"redis-server", "--port", port_text, "--bind",
-                    "127.0.0.1", "--dir", self->dir, "--save", "",
-                    "--appendonly", aof ? "yes" : "no", "--appendfsync",
-                    "always", "--daemonize", "no", "--protected-mode", "no",
-                    "--logfile", "", "--databases", "1", NULL};
+    char *argv[] = {"redis-server",
+                    "--port",
+                    port_text,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    self->dir,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    aof ? "yes" : "no",
+                    "--appendfsync",
+                    "always",
+                    "--daemonize",
+                    "no",
+                    "--protected-mode",
+                    "no",
+                    "--logfile",
+                    "",
+                    "--databases",
+                    "1",
+                    NULL};
     self->pid = ab_child_spawn (argv, NULL, self->dir, self->log, why, size);
     if (self->pid < 0) {
         self->pid = 0;
@@ -174,8 +191,10 @@ ab_redisbench_new (const char *dir, int port, bool aof, char *why, size_t size)
         ab_child_last_line (self->log, error, sizeof error);
         snprintf (why, size, "redis-server exited: %s", error);
     } else if (!ctx)
-        snprintf (why, size, "redis-server did not accept connections on "
-                             "127.0.0.1:%d", port);
+        snprintf (why, size,
+                  "redis-server did not accept connections on "
+                  "127.0.0.1:%d",
+                  port);
     else if (s_command (ctx, error, sizeof error,
                         "XGROUP CREATE " S_STREAM " " S_GROUP " $ MKSTREAM"))
         snprintf (why, size, "cannot create the stream: %s", error);
@@ -260,10 +279,10 @@ s_producer (void *arg)
         return NULL;
     }
     memcpy (payload, run->payload, run->size);
-    const char *argv[] = {"XADD", S_STREAM, "MAXLEN", "~", S_MAXLEN, "*",
-                          "d", payload};
-    size_t lens[] = {4, strlen (S_STREAM), 6, 1, strlen (S_MAXLEN), 1, 1,
-                     run->size};
+    const char *argv[] = {"XADD",   S_STREAM, "MAXLEN", "~",
+                          S_MAXLEN, "*",      "d",      payload};
+    size_t lens[] = {4, strlen (S_STREAM), 6, 1, strlen (S_MAXLEN), 1,
+                     1, run->size};
     int64_t sent = 0, answers = 0, unflushed = 0;
     bool lost = false;
     while (!lost && s_now () < run->deadline_ns) {
@@ -278,8 +297,8 @@ s_producer (void *arg)
             run->published++;
         }
         if (!room || unflushed >= S_BATCH) {
-            int64_t got = s_flush (ctx) ? -1 : s_read_answers (run, ctx,
-                                                               room ? 0 : 1);
+            int64_t got =
+                s_flush (ctx) ? -1 : s_read_answers (run, ctx, room ? 0 : 1);
             unflushed = 0;
             lost = got < 0;
             answers += got > 0 ? got : 0;
@@ -313,8 +332,8 @@ s_take_entries (s_run_t *run, redisContext *ctx, redisReply *reply)
         return 0;
     redisReply *entries = reply->element[0]->element[1];
     int64_t now = s_now (), taken = 0;
-    for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY &&
-                       i < entries->elements; i++) {
+    for (size_t i = 0;
+         entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
         redisReply *entry = entries->element[i];
         if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2 ||
             entry->element[1]->type != REDIS_REPLY_ARRAY ||
@@ -322,8 +341,8 @@ s_take_entries (s_run_t *run, redisContext *ctx, redisReply *reply)
             run->errors++;
             continue;
         }
-        redisReply *id = entry->element[0], *value =
-                                                entry->element[1]->element[1];
+        redisReply *id = entry->element[0],
+                   *value = entry->element[1]->element[1];
         if (value->len != run->size)
             run->errors++;
         else if (run->latency && run->stamp_at >= 0) {
@@ -348,11 +367,11 @@ s_consumer (void *arg)
         return NULL;
     }
     while (!run->stop) {
-        redisReply *reply = redisCommand (
-            ctx,
-            "XREADGROUP GROUP " S_GROUP " " S_CONSUMER
-            " COUNT %d BLOCK %d STREAMS " S_STREAM " >",
-            run->credit, S_BLOCK_MS);
+        redisReply *reply =
+            redisCommand (ctx,
+                          "XREADGROUP GROUP " S_GROUP " " S_CONSUMER
+                          " COUNT %d BLOCK %d STREAMS " S_STREAM " >",
+                          run->credit, S_BLOCK_MS);
         if (!reply) {
             run->errors++;
             break;

@@ -828,8 +828,8 @@ s_time_payload (s_run_t *run, ab_hist_t *hist, zmq_msg_t *payload)
     if (!hist || run->stamp_at < 0 ||
         zmq_msg_size (payload) < (size_t)run->stamp_at + 16)
         return;
-    int64_t sent = ab_hist_unstamp ((char *)zmq_msg_data (payload) +
-                                    run->stamp_at);
+    int64_t sent =
+        ab_hist_unstamp ((char *)zmq_msg_data (payload) + run->stamp_at);
     if (sent >= 0)
         ab_hist_record (hist, s_now () - sent);
 }
@@ -960,7 +960,8 @@ s_send_stamped (s_run_t *run, void *sock, char *stamped)
     if (run->stamp_at < 0)
         return s_send_message (run, sock, "PUB", run->pub_header);
     ab_hist_stamp (stamped + run->stamp_at, s_now ());
-    s_part_t parts[] = {S_STR ("ABP/1"), S_STR ("PUB"),
+    s_part_t parts[] = {S_STR ("ABP/1"),
+                        S_STR ("PUB"),
                         S_STR (run->pub_header),
                         {stamped, run->body[0].size, NULL, false}};
     return s_send (sock, parts, 4);
@@ -1488,9 +1489,8 @@ s_nats_side (s_bench_t *bench, s_side_t *side, char *why, size_t size)
     ab_hist_t *hist = ab_hist_new ();
     ab_natsbench_counts_t counts;
     if (hist && ab_natsbench_run (nats, payload, S_PAYLOAD_BYTES, S_WINDOW,
-                                  bench->options.credit,
-                                  bench->options.seconds, hist,
-                                  &counts) == 0)
+                                  bench->options.credit, bench->options.seconds,
+                                  hist, &counts) == 0)
         s_peer_figures (side, counts.consumed, counts.errors, counts.seconds,
                         hist, pid, cpu0);
     else
@@ -1529,7 +1529,6 @@ s_scenario_nats (s_bench_t *bench, s_result_t *result)
                   : "nats-server not installed");
 }
 #endif
-
 
 /* ---------------------------------------------------------------------
    The peers: RabbitMQ and Redis Streams */
@@ -1594,8 +1593,7 @@ s_rabbit_side (s_bench_t *bench, const s_scenario_t *sc, s_side_t *side,
     if (hist && ab_rabbitbench_run (bench->rabbit, sc->durable, payload,
                                     S_PAYLOAD_BYTES, sc->producers, S_WINDOW,
                                     bench->options.credit,
-                                    bench->options.seconds, hist,
-                                    &counts) == 0)
+                                    bench->options.seconds, hist, &counts) == 0)
         s_peer_figures (side, counts.consumed, counts.errors, counts.seconds,
                         hist, pid, cpu0);
     else
@@ -1621,10 +1619,10 @@ s_redis_side (s_bench_t *bench, const s_scenario_t *sc, s_side_t *side,
     double cpu0, hwm;
     s_proc_stats (pid, &cpu0, &hwm);
     ab_redisbench_counts_t counts;
-    if (hist && ab_redisbench_run (redis, payload, S_PAYLOAD_BYTES,
-                                   sc->producers, S_WINDOW,
-                                   bench->options.credit,
-                                   bench->options.seconds, hist, &counts) == 0)
+    if (hist &&
+        ab_redisbench_run (redis, payload, S_PAYLOAD_BYTES, sc->producers,
+                           S_WINDOW, bench->options.credit,
+                           bench->options.seconds, hist, &counts) == 0)
         s_peer_figures (side, counts.consumed, counts.errors, counts.seconds,
                         hist, pid, cpu0);
     else
@@ -1653,8 +1651,8 @@ s_scenario_peer (s_bench_t *bench, s_result_t *result)
     client |= !rabbit;
 #endif
     if (!installed) {
-        snprintf (result->skipped, sizeof result->skipped,
-                  "%s not installed", server);
+        snprintf (result->skipped, sizeof result->skipped, "%s not installed",
+                  server);
         return;
     }
     if (!client) {
@@ -1791,8 +1789,8 @@ s_write_json (const s_options_t *options, const s_result_t *results,
         const char *broker = s_sides[kind].broker,
                    *baseline = s_sides[kind].baseline;
         if (sc->peer) {
-            broker = sc->durable ? "agentbusd-durable-always"
-                                 : "agentbusd-small";
+            broker =
+                sc->durable ? "agentbusd-durable-always" : "agentbusd-small";
             baseline = sc->peer;
         }
         json_object_set_new (object, "scenario", json_string (sc->name));

@@ -112,8 +112,9 @@ ab_msg_from_record (ab_copies_t *self, const ab_message_t *record,
         record->producer_id ? json_string (record->producer_id) : NULL;
     msg->has_seq = record->has_seq;
     msg->seq = record->seq;
-    msg->traceparent =
-        record->traceparent ? ab_oom_check (strdup (record->traceparent)) : NULL;
+    msg->traceparent = record->traceparent
+                           ? ab_oom_check (strdup (record->traceparent))
+                           : NULL;
     msg->request = record->request;
     msg->store = store;
     if (record->expires_ms) { /* wall clock → this process's monotonic */
@@ -245,7 +246,8 @@ s_unhold (ab_copies_t *self, ab_live_copy_t *copy, s_holder_t holder)
     ab_session_release (copy->holder, copy->holder_place);
     if (holder == S_REMEMBER_HOLDER) {
         free (copy->last_holder);
-        copy->last_holder = ab_oom_check (strdup (ab_session_key (copy->holder)));
+        copy->last_holder =
+            ab_oom_check (strdup (ab_session_key (copy->holder)));
     }
     copy->holder = NULL;
     copy->holder_place = NULL;

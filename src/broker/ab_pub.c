@@ -364,8 +364,8 @@ ab_pub_edge_filters (ab_pub_t *pub, ab_proto_t *proto)
             if (!pub->rewrites)
                 pub->rewrites =
                     ab_oom_check (calloc (pub->target_count, sizeof (char *)));
-            pub->rewrites[i] =
-                ab_oom_check (strndup (result.payload_text, result.payload_size));
+            pub->rewrites[i] = ab_oom_check (
+                strndup (result.payload_text, result.payload_size));
         }
         ab_filter_result_clear (&result);
         if (rc)

@@ -94,9 +94,10 @@ ab_generation_new (ab_topology_t **topology_p, ab_sessions_t *sessions,
     gen->sessions = sessions;
     size_t edges = ab_topology_edge_count (gen->topology);
     size_t agents = ab_topology_agent_count (gen->topology);
-    gen->queues = ab_oom_check (calloc (edges ? edges : 1, sizeof (ab_queue_t *)));
-    gen->dead = ab_oom_check (calloc ((agents ? agents : 1) * AB_DEAD_REASON_COUNT_,
-                                  sizeof (ab_queue_t *)));
+    gen->queues =
+        ab_oom_check (calloc (edges ? edges : 1, sizeof (ab_queue_t *)));
+    gen->dead = ab_oom_check (calloc (
+        (agents ? agents : 1) * AB_DEAD_REASON_COUNT_, sizeof (ab_queue_t *)));
     for (size_t i = 0; i < agents; i++)
         ab_sessions_agent (sessions, ab_topology_agent_name (gen->topology, i));
     int rc = 0;

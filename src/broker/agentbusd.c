@@ -85,9 +85,9 @@ typedef enum {
 /* The names of s_key_type_t, as --list-options prints them. */
 static const char *s_key_type_names[] = {
     "string", "path", "integer", "boolean", "list", "level", "sync"};
-_Static_assert (sizeof s_key_type_names / sizeof s_key_type_names[0] ==
-                    S_SYNC + 1,
-                "s_key_type_names must name every s_key_type_t");
+_Static_assert(sizeof s_key_type_names / sizeof s_key_type_names[0] ==
+                   S_SYNC + 1,
+               "s_key_type_names must name every s_key_type_t");
 
 /* The keys of agentbusd.yaml: where each goes in s_options_t, and the
    default a key has when it is absent. */
@@ -119,8 +119,8 @@ static const struct {
      (int64_t)1 << 40, NULL, 0},
     {"admin_endpoint", S_STRING, offsetof (s_options_t, admin_endpoint), 0, 0,
      NULL, 0},
-    {"check_threads", S_INT, offsetof (s_options_t, check_threads), 0, 64,
-     NULL, -1},
+    {"check_threads", S_INT, offsetof (s_options_t, check_threads), 0, 64, NULL,
+     -1},
 };
 #define S_KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
 
@@ -480,7 +480,8 @@ s_check_config (const s_options_t *options, ab_diag_t *diag)
         options->config ? ab_yaml_load_file (options->config, again) : NULL;
     ab_diag_destroy (&again);
     json_t *filters = options->filters;
-    if (yaml && json_is_array (json_object_get (ab_yaml_root (yaml), "filters")))
+    if (yaml &&
+        json_is_array (json_object_get (ab_yaml_root (yaml), "filters")))
         filters = json_object_get (ab_yaml_root (yaml), "filters");
     json_t *stages = json_array ();
     size_t index;

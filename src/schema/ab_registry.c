@@ -360,8 +360,8 @@ s_read_file (const char *path, ab_diag_t *diag, ab_yaml_t **yaml_p)
         return *yaml_p ? json_incref (ab_yaml_root (*yaml_p)) : NULL;
     }
     json_error_t error;
-    json_t *root = json_load_file (path, JSON_DECODE_ANY | JSON_ALLOW_NUL,
-                                   &error);
+    json_t *root =
+        json_load_file (path, JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
     if (!root)
         ab_diag_add (diag, path, error.line > 0 ? error.line : 0,
                      error.column > 0 ? error.column : 0, "%s", error.text);
@@ -469,8 +469,8 @@ s_load_builtin (ab_cc_t *cc, const char *uri)
         return NULL;
     json_error_t error;
     json_t *root = json_loads (text, 0, &error);
-    int rc = root ? s_add_document (cc->registry, root, NULL, 0, uri, NULL,
-                                    uri, D_2020, cc->diag)
+    int rc = root ? s_add_document (cc->registry, root, NULL, 0, uri, NULL, uri,
+                                    D_2020, cc->diag)
                   : AB_ESYNTAX;
     json_decref (root);
     return rc == 0 ? zhashx_lookup (cc->registry->targets, uri) : NULL;
@@ -821,9 +821,9 @@ ab_registry_load_file (ab_registry_t *self, const char *path, ab_diag_t *diag,
     if (rc == 0)
         rc = s_register (self, schema, type, version, path, &yaml, uri, diag);
     if (rc == 0 && type) /* the registry's doc now owns the positions */
-        rc = ab_translate_add_file (
-            self->versions, type, version, root,
-            ((s_doc_t *)zlistx_last (self->docs))->yaml, path, diag);
+        rc = ab_translate_add_file (self->versions, type, version, root,
+                                    ((s_doc_t *)zlistx_last (self->docs))->yaml,
+                                    path, diag);
     free (real);
     free (uri);
     ab_yaml_destroy (&yaml);

@@ -69,9 +69,8 @@ START_TEST (test_server_missing)
     ck_assert_int_eq (setenv ("PATH", dir, 1), 0);
     ab_redisbench_t *redis = ab_redisbench_new (dir, 1, false, why, sizeof why);
     ck_assert_ptr_null (redis);
-    ck_assert_msg (
-        strstr (why, "redis-server exited: cannot run redis-server"), "%s",
-        why);
+    ck_assert_msg (strstr (why, "redis-server exited: cannot run redis-server"),
+                   "%s", why);
     ck_assert (!s_exists (dir, "redis-1"));
     s_remove_dir (dir, 1);
 }
@@ -94,7 +93,8 @@ s_run (bool aof, int producers)
     memcpy (payload + 254, "\"}", 3);
     int port = ab_child_free_port ();
     ck_assert_int_gt (port, 0);
-    ab_redisbench_t *redis = ab_redisbench_new (dir, port, aof, why, sizeof why);
+    ab_redisbench_t *redis =
+        ab_redisbench_new (dir, port, aof, why, sizeof why);
     ck_assert_msg (redis != NULL, "%s", why);
     pid_t pid = ab_redisbench_pid (redis);
     ck_assert_int_gt (pid, 0);

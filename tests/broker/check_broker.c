@@ -646,7 +646,8 @@ START_TEST (test_filter_pipeline)
     char *redact = s_plugin ("contrib/filters/.libs/redact");
     json_t *filters = json_pack ("[{s:s}, {s:s, s:[s]}]", "name", "schema",
                                  "plugin", redact, "fields", "secret");
-    h_broker_t b = h_start_filtered ("topology.yaml", H_HEARTBEAT, 4096, filters);
+    h_broker_t b =
+        h_start_filtered ("topology.yaml", H_HEARTBEAT, 4096, filters);
     zsock_t *producer = h_agent (&b, "producer", 0);
     zsock_t *sink = h_agent (&b, "sink", 0);
     h_publish (producer, "{\"type\":\"test.plain\"}",
